@@ -1,0 +1,73 @@
+//! The command line: one file per subcommand; this file only dispatches.
+
+use clap::{Parser, Subcommand};
+
+pub mod blocks;
+pub mod check;
+pub mod envs;
+pub mod expand;
+pub mod explain;
+pub mod fmt;
+pub mod summary;
+pub mod train;
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: diagnostics or user error.
+pub const EXIT_USER: u8 = 1;
+/// Exit code: usage error.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: runtime failure (I/O, divergence).
+pub const EXIT_RUNTIME: u8 = 3;
+
+/// memoraxc: write memory-RL agents in `.mx`, check them, train them.
+#[derive(Parser, Debug)]
+#[command(name = "memoraxc", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// All subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, resolve and check files; print all diagnostics.
+    Check(check::CheckArgs),
+    /// Print files in canonical form (in place, or verify with --check).
+    Fmt(fmt::FmtArgs),
+    /// Per-block table: path, block, in → out, carry, params; totals and the architecture hash.
+    Summary(summary::SummaryArgs),
+    /// Print the fully elaborated operative config of an agent.
+    Expand(expand::ExpandArgs),
+    /// List blocks, or document one.
+    Blocks(blocks::BlocksArgs),
+    /// Explain a diagnostic code.
+    Explain(explain::ExplainArgs),
+    /// List environments, or run a random-policy baseline.
+    Envs(envs::EnvsArgs),
+    /// Check, lower and train an agent; writes a run directory.
+    Train(train::TrainArgs),
+}
+
+/// Parse arguments and run; returns the process exit code.
+pub fn run() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Check(a) => check::run(a),
+        Command::Fmt(a) => fmt::run(a),
+        Command::Summary(a) => summary::run(a),
+        Command::Expand(a) => expand::run(a),
+        Command::Blocks(a) => blocks::run(a),
+        Command::Explain(a) => explain::run(a),
+        Command::Envs(a) => envs::run(a),
+        Command::Train(a) => train::run(a),
+    }
+}

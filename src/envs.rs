@@ -1,0 +1,85 @@
+//! Native vectorised environments: classic control (gymnax), the POPGym suite, grid worlds.
+//!
+//! Every environment implements [`VecEnv`]: a batch of `n` independent copies, seeded,
+//! auto-resetting, writing struct-of-arrays outputs into a caller-owned [`StepBatch`] so that
+//! no step allocates.
+
+use crate::check::ir::{ActionSpace, EnvInfo};
+
+pub mod registry;
+
+/// Actions for a batch of environments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Actions {
+    /// One discrete action per environment.
+    Discrete(Vec<u32>),
+    /// `n * dim` continuous actions, row-major.
+    Continuous(Vec<f32>),
+}
+
+/// Outputs of one vector step (or of a reset), struct-of-arrays, reused across steps.
+#[derive(Clone, Debug, Default)]
+pub struct StepBatch {
+    /// `n * obs_dim` observations: the observation the agent sees next. After a terminal or
+    /// truncated step this is already the first observation of the next episode (auto-reset).
+    pub obs: Vec<f32>,
+    /// Reward of the step just taken (0 after `reset`).
+    pub reward: Vec<f32>,
+    /// The step just taken ended the episode in a terminal state (no bootstrapping).
+    pub terminated: Vec<bool>,
+    /// The step just taken hit the time limit (bootstrap from `final_obs`).
+    pub truncated: Vec<bool>,
+    /// `obs[i]` is the first observation of an episode (the SPEC §6 `start` flag).
+    pub start: Vec<bool>,
+    /// For envs that just finished an episode: the true last observation before the auto-reset
+    /// (`n * obs_dim`, rows of unfinished envs are unspecified).
+    pub final_obs: Vec<f32>,
+    /// Return of the episode that just ended (valid where `terminated || truncated`).
+    pub episode_return: Vec<f32>,
+    /// Length of the episode that just ended (valid where `terminated || truncated`).
+    pub episode_length: Vec<u32>,
+}
+
+impl StepBatch {
+    /// A batch sized for `n` environments with `obs_dim` observation features.
+    pub fn new(n: usize, obs_dim: usize) -> Self {
+        StepBatch {
+            obs: vec![0.0; n * obs_dim],
+            reward: vec![0.0; n],
+            terminated: vec![false; n],
+            truncated: vec![false; n],
+            start: vec![false; n],
+            final_obs: vec![0.0; n * obs_dim],
+            episode_return: vec![0.0; n],
+            episode_length: vec![0; n],
+        }
+    }
+}
+
+/// A batch of `n` seeded, auto-resetting environments of one id.
+pub trait VecEnv: Send {
+    /// Static description (spaces, flat observation width), equal to the checker's registry entry.
+    fn info(&self) -> &EnvInfo;
+    /// Number of environments in the batch.
+    fn num_envs(&self) -> usize;
+    /// Reset every environment; environment `i` draws from a stream derived from `(seed, i)` only,
+    /// so results do not depend on how many environments share a batch.
+    fn reset(&mut self, seed: u64, out: &mut StepBatch);
+    /// Apply one action per environment and auto-reset finished ones.
+    fn step(&mut self, actions: &Actions, out: &mut StepBatch);
+}
+
+/// Build a batch of `n` environments for a canonical id (or a documented alias).
+pub fn make(id: &str, n: usize) -> Option<Box<dyn VecEnv>> {
+    registry::make(id, n)
+}
+
+/// The checker-facing description of an id, if known.
+pub fn info(id: &str) -> Option<EnvInfo> {
+    crate::check::env_table::lookup(id)
+}
+
+/// True when the action space is discrete.
+pub fn is_discrete(info: &EnvInfo) -> bool {
+    matches!(info.action, ActionSpace::Discrete(_))
+}

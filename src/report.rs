@@ -1,0 +1,1 @@
+//! Reports derived from the IR: summary tables, the architecture hash, expansion.
