@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod blocks;
 pub mod check;
 pub mod envs;
+pub mod eval;
 pub mod expand;
 pub mod explain;
 pub mod fmt;
@@ -48,6 +49,8 @@ pub enum Command {
     Envs(envs::EnvsArgs),
     /// Check, lower and train an agent; writes a run directory.
     Train(train::TrainArgs),
+    /// Evaluate a saved policy greedily.
+    Eval(eval::EvalArgs),
 }
 
 /// Parse arguments and run; returns the process exit code.
@@ -69,5 +72,6 @@ pub fn run() -> u8 {
         Command::Explain(a) => explain::run(a),
         Command::Envs(a) => envs::run(a),
         Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }

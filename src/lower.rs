@@ -1,1 +1,164 @@
-//! lower
+//! Lowering: checked IR → burn module tree ([`AgentModel`]).
+//!
+//! Each IR block becomes one [`Layer`]; `shared(...)` blocks are built once and referenced by id.
+//! Parameter counts of the result equal the checker's analytic counts (tested).
+
+pub mod ir_builder;
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use burn::nn::{DropoutConfig, LinearConfig};
+use burn::prelude::*;
+
+use crate::check::ir::{self, Block};
+use crate::runtime::attention::{Attention, SegmentRecurrence};
+use crate::runtime::basic::{Act, Ffn, Mlp, Norm};
+use crate::runtime::heads::HeadLayer;
+use crate::runtime::layer::{GatedResidual, Identity, Layer, NormWrap, Seq, SharedRef, Wrap};
+use crate::runtime::net::{AgentModel, Net};
+use crate::runtime::recurrent::{Gru, Lstm, MinGru};
+
+/// A block the back end cannot lower (yet): named with its path so the user sees where.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot lower `{kind}` at `{path}`: {reason}")]
+pub struct LowerError {
+    /// Block path.
+    pub path: String,
+    /// Block kind.
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The lowered agent: the model and where each network and head lives in it.
+pub struct Lowered {
+    /// The module tree.
+    pub model: AgentModel,
+    /// Network name → index in `model.nets`.
+    pub nets: BTreeMap<String, usize>,
+    /// Head role (`actor`, `critic`, `q`) → (network index, head index).
+    pub heads: BTreeMap<String, (usize, usize)>,
+}
+
+impl Lowered {
+    /// Network and head index for a role.
+    pub fn head(&self, role: &str) -> Option<(usize, usize)> {
+        self.heads.get(role).copied()
+    }
+}
+
+struct Builder<'d> {
+    device: &'d Device,
+    shared: BTreeMap<u32, usize>,
+    shared_layers: Vec<Layer>,
+}
+
+/// Lower every network of a checked agent onto `device`.
+pub fn lower_agent(agent: &ir::Agent, device: &Device) -> Result<Lowered, LowerError> {
+    let mut b = Builder { device, shared: BTreeMap::new(), shared_layers: Vec::new() };
+    let mut nets = Vec::new();
+    let mut names = BTreeMap::new();
+    let mut heads = BTreeMap::new();
+    for (ni, net) in agent.networks.iter().enumerate() {
+        let encoder = b.block(&net.encoder)?;
+        let torso = b.block(&net.torso)?;
+        let mut hs = Vec::new();
+        for (hi, (role, head)) in net.heads.iter().enumerate() {
+            let squash = head.args.get("squash").and_then(ir::Value::as_bool).unwrap_or(false);
+            let layer = HeadLayer::new(&head.kind, head.input, head.outputs, squash, device).ok_or_else(|| {
+                LowerError { path: head.path.clone(), kind: head.kind.clone(), reason: "unknown head".into() }
+            })?;
+            hs.push(layer);
+            heads.insert(role.clone(), (ni, hi));
+        }
+        names.insert(net.name.clone(), ni);
+        nets.push(Net { encoder, torso, heads: hs });
+    }
+    Ok(Lowered { model: AgentModel { nets, shared: b.shared_layers }, nets: names, heads })
+}
+
+/// Lower a single block (for tests and `summary` agreement checks).
+pub fn lower_block(block: &Block, device: &Device) -> Result<(Layer, Vec<Layer>), LowerError> {
+    let mut b = Builder { device, shared: BTreeMap::new(), shared_layers: Vec::new() };
+    let layer = b.block(block)?;
+    Ok((layer, b.shared_layers))
+}
+
+impl Builder<'_> {
+    fn block(&mut self, blk: &Block) -> Result<Layer, LowerError> {
+        if let Some(id) = blk.shared {
+            if let Some(&idx) = self.shared.get(&id) {
+                return Ok(Layer::Shared(SharedRef { id: idx }));
+            }
+            let mut unshared = blk.clone();
+            unshared.shared = None;
+            let layer = self.block(&unshared)?;
+            let idx = self.shared_layers.len();
+            self.shared_layers.push(layer);
+            self.shared.insert(id, idx);
+            return Ok(Layer::Shared(SharedRef { id: idx }));
+        }
+        let d = self.device;
+        let a = &blk.args;
+        let (fi, fo) = (blk.input, blk.output);
+        let err = |reason: &str| LowerError { path: blk.path.clone(), kind: blk.kind.clone(), reason: reason.into() };
+        let child = |s: &mut Self, i: usize| -> Result<Layer, LowerError> {
+            let c = blk.children.get(i).ok_or_else(|| err("missing child block"))?;
+            s.block(c)
+        };
+        Ok(match blk.kind.as_str() {
+            "identity" => Layer::Identity(Identity { width: fi }),
+            "linear" => Layer::Linear(LinearConfig::new(fi, fo).with_bias(a.bool("bias")).init(d)),
+            "mlp" => {
+                let widths: Vec<usize> = match a.get("widths") {
+                    Some(ir::Value::List(ws)) => ws.iter().filter_map(|w| w.as_int()).map(|w| w as usize).collect(),
+                    _ => return Err(err("mlp without widths")),
+                };
+                Layer::Mlp(Mlp::new(fi, &widths, a.str("act"), d))
+            }
+            "relu" | "gelu" | "silu" | "tanh" | "sigmoid" => Layer::Act(Act::new(&blk.kind)),
+            "layernorm" | "rmsnorm" => Layer::Norm(Norm::new(&blk.kind, fi, d)),
+            "dropout" => Layer::Dropout(DropoutConfig::new(a.float("p")).init()),
+            "ffn" => Layer::Ffn(Ffn::new(fi, a.int("expansion") as usize, a.str("act"), d)),
+            "seq" => {
+                let layers = (0..blk.children.len()).map(|i| child(self, i)).collect::<Result<_, _>>()?;
+                Layer::Seq(Seq { layers })
+            }
+            "residual" => Layer::Residual(Wrap { inner: vec![child(self, 0)?] }),
+            "gated_residual" => Layer::GatedResidual(GatedResidual {
+                gate: LinearConfig::new(fi, fi).init(d),
+                inner: vec![child(self, 0)?],
+            }),
+            "prenorm" => Layer::PreNorm(NormWrap { norm: Norm::new(a.str("norm"), fi, d), inner: vec![child(self, 0)?] }),
+            "postnorm" => {
+                Layer::PostNorm(NormWrap { norm: Norm::new(a.str("norm"), fo, d), inner: vec![child(self, 0)?] })
+            }
+            "gru" => Layer::Gru(Gru::new(fi, fo, d)),
+            "lstm" => Layer::Lstm(Lstm::new(fi, fo, d)),
+            "mingru" => Layer::MinGru(MinGru::new(fi, fo, d)),
+            "attention" => Layer::Attention(self.attention(blk)?),
+            "segment_recurrence" => {
+                let inner = blk.children.first().ok_or_else(|| err("missing attention block"))?;
+                if inner.kind != "attention" {
+                    return Err(err("segment_recurrence wraps an attention block"));
+                }
+                Layer::SegmentRecurrence(SegmentRecurrence {
+                    inner: self.attention(inner)?,
+                    memory: a.int("memory") as usize,
+                })
+            }
+            other => return Err(err(&format!("block `{other}` has no lowering in this build"))),
+        })
+    }
+
+    fn attention(&self, blk: &Block) -> Result<Attention, LowerError> {
+        let a = &blk.args;
+        Ok(Attention::new(blk.input, a.int("heads") as usize, a.int("ctx") as usize, a.str("pos"), self.device))
+    }
+}
+
+/// Parameter count of a lowered layer including shared sets it references (each counted once).
+pub fn num_params(layer: &Layer) -> u64 {
+    layer.num_params() as u64
+}

@@ -1,0 +1,293 @@
+//! Pieces every algorithm uses: optimizers and schedules, global-norm clipping, host/tensor
+//! conversion, action distributions on the host, episode statistics.
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use rand::Rng;
+
+use crate::check::ir::{Args, Value};
+
+/// Learning rate: constant or linearly annealed over the run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LrSchedule {
+    /// A constant rate.
+    Constant(f64),
+    /// `linear(start, end)` over the whole run.
+    Linear(f64, f64),
+}
+
+impl LrSchedule {
+    /// The schedule of an `lr` argument.
+    pub fn from_value(v: &Value) -> Self {
+        match v {
+            Value::Call(name, args) if name == "linear" => {
+                let s = args.first().and_then(Value::as_f64).unwrap_or(3e-4);
+                let e = args.get(1).and_then(Value::as_f64).unwrap_or(0.0);
+                LrSchedule::Linear(s, e)
+            }
+            other => LrSchedule::Constant(other.as_f64().unwrap_or(3e-4)),
+        }
+    }
+    /// The rate at `progress` ∈ [0, 1].
+    pub fn at(&self, progress: f64) -> f64 {
+        match *self {
+            LrSchedule::Constant(lr) => lr,
+            LrSchedule::Linear(s, e) => s + (e - s) * progress.clamp(0.0, 1.0),
+        }
+    }
+}
+
+/// An optimizer with its schedule and clipping, built from the agent's `optimizer = ...` slot.
+pub struct Optim {
+    /// The burn optimizer (state per parameter).
+    pub inner: ModuleOptimizer,
+    /// Learning-rate schedule.
+    pub lr: LrSchedule,
+    /// Global-norm gradient clipping threshold.
+    pub clip_norm: Option<f64>,
+}
+
+impl Optim {
+    /// Build from the optimizer name and arguments.
+    pub fn new(name: &str, args: &Args) -> Self {
+        let eps = args.get("eps").and_then(Value::as_f64).unwrap_or(1e-8) as f32;
+        let inner = match name {
+            "adamw" => {
+                let wd = args.get("weight_decay").and_then(Value::as_f64).unwrap_or(0.01) as f32;
+                AdamWConfig::new().with_epsilon(eps).with_weight_decay(wd).init()
+            }
+            _ => AdamConfig::new().with_epsilon(eps).init(),
+        };
+        let lr = args.get("lr").map(LrSchedule::from_value).unwrap_or(LrSchedule::Constant(3e-4));
+        let clip_norm = args.get("clip_norm").and_then(Value::as_f64);
+        Optim { inner, lr, clip_norm }
+    }
+
+    /// Serialise the optimizer state (burnpack bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.inner.into_bytes().map(|b| b.to_vec()).unwrap_or_default()
+    }
+
+    /// Restore the optimizer state from [`Optim::to_bytes`] output.
+    pub fn load_bytes(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        let inner = std::mem::replace(&mut self.inner, AdamConfig::new().init());
+        self.inner = inner
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| format!("corrupt optimizer state: {e:?}"))?;
+        Ok(())
+    }
+
+    /// One optimizer step on `model` from `loss`; returns the new model and the pre-clip grad norm.
+    pub fn step<M: Module>(&mut self, model: M, loss: Tensor<1>, progress: f64) -> (M, f32) {
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let norm = clip_global_norm(&model, &mut grads, self.clip_norm.map(|c| c as f32));
+        let lr = self.lr.at(progress);
+        (self.inner.step(lr, model, grads), norm)
+    }
+}
+
+/// Scale all gradients so their global L2 norm is at most `max_norm`; returns the norm before.
+pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: Option<f32>) -> f32 {
+    struct Ids(Vec<(ParamId, usize)>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.0.push((p.id, D));
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    model.visit(&mut ids);
+    let mut total: Option<Tensor<1>> = None;
+    for &(id, d) in &ids.0 {
+        let sq = match d {
+            1 => grads.get::<1>(id).map(|g| g.square().sum()),
+            2 => grads.get::<2>(id).map(|g| g.square().sum()),
+            3 => grads.get::<3>(id).map(|g| g.square().sum()),
+            4 => grads.get::<4>(id).map(|g| g.square().sum()),
+            _ => None,
+        };
+        if let Some(sq) = sq {
+            total = Some(match total.take() {
+                Some(t) => t + sq,
+                None => sq,
+            });
+        }
+    }
+    let norm = total.map(|t| t.sqrt().into_scalar::<f32>()).unwrap_or(0.0);
+    if let Some(max) = max_norm {
+        let coef = max / (norm + 1e-6);
+        if coef < 1.0 {
+            for &(id, d) in &ids.0 {
+                match d {
+                    1 => scale::<1>(grads, id, coef),
+                    2 => scale::<2>(grads, id, coef),
+                    3 => scale::<3>(grads, id, coef),
+                    4 => scale::<4>(grads, id, coef),
+                    _ => {}
+                }
+            }
+        }
+    }
+    norm
+}
+
+fn scale<const D: usize>(grads: &mut GradientsParams, id: ParamId, coef: f32) {
+    if let Some(g) = grads.remove::<D>(id) {
+        grads.register(id, g.mul_scalar(coef));
+    }
+}
+
+/// Host `Vec<f32>` → tensor of shape `dims` on `device`.
+pub fn tensor<const D: usize>(data: Vec<f32>, dims: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(data, dims), device)
+}
+
+/// Tensor → host `Vec<f32>` (row-major).
+pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor data")
+}
+
+/// `[B]` bool flags → `[1, B]` float tensor.
+pub fn flags(flags: &[bool], device: &Device) -> Tensor<2> {
+    let v: Vec<f32> = flags.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+    tensor(v, [1, flags.len()], device)
+}
+
+/// Sample from a categorical given logits; returns (action, log-probability).
+pub fn sample_categorical(logits: &[f32], rng: &mut impl Rng) -> (u32, f32) {
+    let m = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let z: f32 = logits.iter().map(|l| (l - m).exp()).sum();
+    let lz = m + z.ln();
+    let u: f32 = rng.random::<f32>() * z;
+    let mut acc = 0.0;
+    let mut a = logits.len() - 1;
+    for (i, l) in logits.iter().enumerate() {
+        acc += (l - m).exp();
+        if u < acc {
+            a = i;
+            break;
+        }
+    }
+    (a as u32, logits[a] - lz)
+}
+
+/// Index of the largest value.
+pub fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// A standard normal sample (Box–Muller).
+pub fn normal(rng: &mut impl Rng) -> f32 {
+    let u1: f32 = rng.random::<f32>().max(1e-12);
+    let u2: f32 = rng.random::<f32>();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// Running statistics of finished episodes.
+#[derive(Clone, Debug, Default)]
+pub struct EpisodeStats {
+    /// Returns of episodes finished since the last `take`.
+    pub returns: Vec<f32>,
+    /// Lengths of episodes finished since the last `take`.
+    pub lengths: Vec<u32>,
+}
+
+impl EpisodeStats {
+    /// Record the episodes that ended in a step batch.
+    pub fn record(&mut self, batch: &crate::envs::StepBatch) {
+        for i in 0..batch.reward.len() {
+            if batch.terminated[i] || batch.truncated[i] {
+                self.returns.push(batch.episode_return[i]);
+                self.lengths.push(batch.episode_length[i]);
+            }
+        }
+    }
+    /// Mean return and mean length, if any episode ended; clears the record.
+    pub fn take(&mut self) -> Option<(f32, f32, usize)> {
+        if self.returns.is_empty() {
+            return None;
+        }
+        let n = self.returns.len();
+        let r = self.returns.iter().sum::<f32>() / n as f32;
+        let l = self.lengths.iter().map(|&x| x as f32).sum::<f32>() / n as f32;
+        self.returns.clear();
+        self.lengths.clear();
+        Some((r, l, n))
+    }
+}
+
+/// A small, fast, serialisable RNG (xoshiro256++ seeded through SplitMix64).
+///
+/// Its whole state is four words, so checkpoints restore it exactly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rng64 {
+    /// Internal state.
+    pub s: [u64; 4],
+}
+
+impl Rng64 {
+    /// Seed deterministically from `seed` and a stream id.
+    pub fn new(seed: u64, stream: u64) -> Self {
+        let mut x = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = || {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Rng64 { s: [next(), next(), next(), next()] }
+    }
+}
+
+impl rand::RngCore for Rng64 {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        let s = &mut self.s;
+        let result = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        result
+    }
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Gather columns `cols` of a `[t, b, f]` row-major array into `[t, cols.len(), f]`.
+pub fn gather_cols(data: &[f32], t: usize, b: usize, f: usize, cols: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(t * cols.len() * f);
+    for ti in 0..t {
+        for &c in cols {
+            let at = (ti * b + c) * f;
+            out.extend_from_slice(&data[at..at + f]);
+        }
+    }
+    out
+}
+
+/// Shuffle `0..n` in place with Fisher–Yates.
+pub fn permutation(n: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = rng.random_range(0..=i);
+        p.swap(i, j);
+    }
+    p
+}

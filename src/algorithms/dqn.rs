@@ -1,0 +1,363 @@
+//! Deep Q-learning with uniform transition replay, ε-greedy exploration and a target network.
+//!
+//! Counting is in environment steps: one gradient step every `train_frequency` env steps once
+//! `learning_starts` steps were taken; the target network moves towards the online network by
+//! `tau` every `target_network_frequency` env steps (`tau = 1` is a hard copy). Truncated
+//! episodes bootstrap from the true last observation; terminated ones do not.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+
+use crate::check::ir::{self, ActionSpace};
+use crate::envs::{self, Actions, StepBatch, VecEnv};
+use crate::lower;
+use crate::runtime::net::AgentModel;
+
+use super::common::{EpisodeStats, Optim, Rng64, argmax, host, tensor};
+use super::{AlgoError, AlgoState, Algorithm, IterStats};
+use rand::Rng;
+
+/// DQN hyperparameters (SPEC §7 names).
+#[derive(Clone, Debug)]
+pub struct DqnConfig {
+    /// Parallel environments.
+    pub num_envs: usize,
+    /// Replay capacity in transitions.
+    pub buffer_size: usize,
+    /// Transitions per gradient step.
+    pub batch_size: usize,
+    /// Discount.
+    pub gamma: f32,
+    /// Target update rate.
+    pub tau: f32,
+    /// Env steps between target updates.
+    pub target_network_frequency: u64,
+    /// Initial ε.
+    pub start_e: f32,
+    /// Final ε.
+    pub end_e: f32,
+    /// Fraction of the run over which ε decays.
+    pub exploration_fraction: f64,
+    /// Env steps between gradient steps.
+    pub train_frequency: u64,
+    /// Env steps before learning starts.
+    pub learning_starts: u64,
+    /// Double Q-learning targets.
+    pub double: bool,
+}
+
+impl DqnConfig {
+    /// From checked hyperparameters.
+    pub fn from_args(a: &ir::Args) -> Self {
+        let f = |k: &str, d: f64| a.get(k).and_then(ir::Value::as_f64).unwrap_or(d);
+        let batch_size = f("batch_size", 64.0) as usize;
+        DqnConfig {
+            num_envs: f("num_envs", 10.0) as usize,
+            buffer_size: f("buffer_size", 10_000.0) as usize,
+            batch_size,
+            gamma: f("gamma", 0.99) as f32,
+            tau: f("tau", 1.0) as f32,
+            target_network_frequency: f("target_network_frequency", 500.0) as u64,
+            start_e: f("start_e", 1.0) as f32,
+            end_e: f("end_e", 0.05) as f32,
+            exploration_fraction: f("exploration_fraction", 0.5),
+            train_frequency: f("train_frequency", 10.0) as u64,
+            learning_starts: f("learning_starts", batch_size as f64) as u64,
+            double: a.get("double").and_then(ir::Value::as_bool).unwrap_or(false),
+        }
+    }
+
+    /// ε after `step` of `total` env steps (linear decay, then constant).
+    pub fn epsilon(&self, step: u64, total: u64) -> f32 {
+        let span = (self.exploration_fraction * total as f64).max(1.0);
+        let frac = (step as f64 / span).min(1.0) as f32;
+        self.start_e + (self.end_e - self.start_e) * frac
+    }
+}
+
+/// Uniform replay of single transitions, stored on the host.
+pub struct Replay {
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    actions: Vec<u32>,
+    rewards: Vec<f32>,
+    terminal: Vec<bool>,
+    dim: usize,
+    cap: usize,
+    len: usize,
+    head: usize,
+}
+
+impl Replay {
+    /// A buffer for `cap` transitions of `dim`-wide observations.
+    pub fn new(cap: usize, dim: usize) -> Self {
+        Replay {
+            obs: vec![0.0; cap * dim],
+            next_obs: vec![0.0; cap * dim],
+            actions: vec![0; cap],
+            rewards: vec![0.0; cap],
+            terminal: vec![false; cap],
+            dim,
+            cap,
+            len: 0,
+            head: 0,
+        }
+    }
+    /// Append one transition (overwriting the oldest when full).
+    pub fn push(&mut self, obs: &[f32], action: u32, reward: f32, next_obs: &[f32], terminal: bool) {
+        let (i, d) = (self.head, self.dim);
+        self.obs[i * d..(i + 1) * d].copy_from_slice(obs);
+        self.next_obs[i * d..(i + 1) * d].copy_from_slice(next_obs);
+        self.actions[i] = action;
+        self.rewards[i] = reward;
+        self.terminal[i] = terminal;
+        self.head = (self.head + 1) % self.cap;
+        self.len = (self.len + 1).min(self.cap);
+    }
+    /// Number of stored transitions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// DQN bound to an agent.
+pub struct Dqn {
+    cfg: DqnConfig,
+    model: Option<AgentModel>,
+    target: AgentModel,
+    optim: Optim,
+    q: (usize, usize),
+    env: Box<dyn VecEnv>,
+    batch: StepBatch,
+    replay: Replay,
+    rng: Rng64,
+    env_steps: u64,
+    total_steps: u64,
+    device: Device,
+    plain: Device,
+    stats: EpisodeStats,
+    obs_dim: usize,
+    actions: usize,
+    last_target_update: u64,
+    grad_steps_per_iter: u64,
+}
+
+impl Dqn {
+    /// Lower the agent and set up its environments and replay.
+    pub fn new(agent: &ir::Agent, device: &Device) -> Result<Self, AlgoError> {
+        let cfg = DqnConfig::from_args(&agent.hparams);
+        let lowered = lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
+        let q = lowered.head("q").ok_or_else(|| AlgoError::Config("dqn needs a q head".into()))?;
+        let mut env = envs::make(&agent.env.id, cfg.num_envs)
+            .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
+        let obs_dim = env.info().obs_dim;
+        let actions = match env.info().action {
+            ActionSpace::Discrete(n) => n,
+            _ => return Err(AlgoError::Config("dqn needs a discrete action space".into())),
+        };
+        let mut batch = StepBatch::new(cfg.num_envs, obs_dim);
+        env.reset(agent.train.seed, &mut batch);
+        let model = lowered.model;
+        let target = model.valid();
+        let grad_steps_per_iter = 50;
+        Ok(Dqn {
+            replay: Replay::new(cfg.buffer_size, obs_dim),
+            optim: Optim::new(&agent.optimizer, &agent.optimizer_args),
+            model: Some(model),
+            target,
+            q,
+            env,
+            batch,
+            rng: Rng64::new(agent.train.seed, 2),
+            env_steps: 0,
+            total_steps: agent.train.steps,
+            device: device.clone(),
+            plain: device.clone().inner(),
+            stats: EpisodeStats::default(),
+            obs_dim,
+            actions,
+            last_target_update: 0,
+            grad_steps_per_iter,
+            cfg,
+        })
+    }
+
+    fn q_values(&self, model: &AgentModel, obs: &[f32], rows: usize) -> Vec<f32> {
+        let x = tensor(obs.to_vec(), [1, rows, self.obs_dim], &self.plain);
+        let start = tensor(vec![0.0; rows], [1, rows], &self.plain);
+        let carry = model.init_carry(self.q.0, rows, &self.plain);
+        host(model.forward(self.q.0, x, &start, carry).heads[self.q.1].clone())
+    }
+
+    fn act_and_store(&mut self, model: &AgentModel) {
+        let n = self.cfg.num_envs;
+        let eps = self.cfg.epsilon(self.env_steps, self.total_steps);
+        let q = self.q_values(model, &self.batch.obs, n);
+        let acts: Vec<u32> = (0..n)
+            .map(|i| {
+                if self.rng.random::<f32>() < eps {
+                    self.rng.random_range(0..self.actions as u32)
+                } else {
+                    argmax(&q[i * self.actions..(i + 1) * self.actions])
+                }
+            })
+            .collect();
+        let obs = self.batch.obs.clone();
+        self.env.step(&Actions::Discrete(acts.clone()), &mut self.batch);
+        self.env_steps += n as u64;
+        self.stats.record(&self.batch);
+        let d = self.obs_dim;
+        for (i, &a) in acts.iter().enumerate() {
+            let ended = self.batch.terminated[i] || self.batch.truncated[i];
+            let next = if ended { &self.batch.final_obs[i * d..(i + 1) * d] } else { &self.batch.obs[i * d..(i + 1) * d] };
+            self.replay.push(&obs[i * d..(i + 1) * d], a, self.batch.reward[i], next, self.batch.terminated[i]);
+        }
+    }
+
+    fn train_step(&mut self, progress: f64) -> Result<(f32, f32), AlgoError> {
+        let (bs, d, na) = (self.cfg.batch_size, self.obs_dim, self.actions);
+        let idx: Vec<usize> = (0..bs).map(|_| self.rng.random_range(0..self.replay.len())).collect();
+        let mut obs = Vec::with_capacity(bs * d);
+        let mut next = Vec::with_capacity(bs * d);
+        for &i in &idx {
+            obs.extend_from_slice(&self.replay.obs[i * d..(i + 1) * d]);
+            next.extend_from_slice(&self.replay.next_obs[i * d..(i + 1) * d]);
+        }
+        let tq = self.q_values(&self.target, &next, bs);
+        let online_next =
+            if self.cfg.double { Some(self.q_values(&self.model.as_ref().expect("model").valid(), &next, bs)) } else { None };
+        let targets: Vec<f32> = idx
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let row = &tq[k * na..(k + 1) * na];
+                let next_q = match &online_next {
+                    Some(on) => row[argmax(&on[k * na..(k + 1) * na]) as usize],
+                    None => row.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
+                };
+                let nonterminal = if self.replay.terminal[i] { 0.0 } else { 1.0 };
+                self.replay.rewards[i] + self.cfg.gamma * nonterminal * next_q
+            })
+            .collect();
+        let model = self.model.take().expect("model");
+        let dev = &self.device;
+        let x = tensor(obs, [1, bs, d], dev);
+        let start = tensor(vec![0.0; bs], [1, bs], dev);
+        let carry = model.init_carry(self.q.0, bs, dev);
+        let q: Tensor<2> = model.forward(self.q.0, x, &start, carry).heads[self.q.1].clone().reshape([bs, na]);
+        let a = Tensor::<2, Int>::from_data(
+            TensorData::new(idx.iter().map(|&i| self.replay.actions[i] as i64).collect::<Vec<_>>(), [bs, 1]),
+            dev,
+        );
+        let q_sa: Tensor<1> = q.gather(1, a).reshape([bs]);
+        let y = tensor(targets, [bs], dev);
+        let loss = (q_sa.clone() - y).square().mean().mul_scalar(0.5);
+        let loss_v = loss.clone().detach().into_scalar::<f32>();
+        let q_mean = q_sa.detach().mean().into_scalar::<f32>();
+        if !loss_v.is_finite() {
+            self.model = Some(model);
+            return Err(AlgoError::NonFinite("td_loss".into(), loss_v, self.env_steps));
+        }
+        let (model, _norm) = self.optim.step(model, loss, progress);
+        self.model = Some(model);
+        Ok((loss_v, q_mean))
+    }
+}
+
+/// `target ← τ·online + (1 − τ)·target`, pairing parameters by visit order.
+pub fn soft_update(target: AgentModel, online: &AgentModel, tau: f32) -> AgentModel {
+    #[derive(Default)]
+    struct Collect(Vec<Tensor<1>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.0.push(p.val().flatten::<1>(0, D - 1));
+        }
+    }
+    struct Mix {
+        src: std::vec::IntoIter<Tensor<1>>,
+        tau: f32,
+    }
+    impl ModuleMapper for Mix {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let src = self.src.next().expect("target and online networks have the same structure");
+            let tau = self.tau;
+            p.map(|t| {
+                let s: Tensor<D> = src.reshape(t.shape());
+                s.mul_scalar(tau) + t.mul_scalar(1.0 - tau)
+            })
+        }
+    }
+    let mut c = Collect::default();
+    online.visit(&mut c);
+    target.map(&mut Mix { src: c.0.into_iter(), tau })
+}
+
+impl Algorithm for Dqn {
+    fn iterate(&mut self, progress: f64) -> Result<IterStats, AlgoError> {
+        let before = self.env_steps;
+        let mut losses = (0.0, 0.0, 0u32);
+        let vec_steps = (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1);
+        for _ in 0..self.grad_steps_per_iter {
+            let valid = self.model.as_ref().expect("model").valid();
+            for _ in 0..vec_steps {
+                self.act_and_store(&valid);
+            }
+            drop(valid);
+            if self.env_steps >= self.cfg.learning_starts && self.replay.len() >= self.cfg.batch_size {
+                let (l, q) = self.train_step(progress)?;
+                losses = (losses.0 + l, losses.1 + q, losses.2 + 1);
+            }
+            if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
+                let online = self.model.as_ref().expect("model").valid();
+                let target = std::mem::replace(&mut self.target, online.clone());
+                self.target = if self.cfg.tau >= 1.0 { online } else { soft_update(target, &online, self.cfg.tau) };
+                self.last_target_update = self.env_steps;
+            }
+        }
+        let mut scalars = std::collections::BTreeMap::new();
+        if losses.2 > 0 {
+            scalars.insert("td_loss".into(), losses.0 / losses.2 as f32);
+            scalars.insert("q_mean".into(), losses.1 / losses.2 as f32);
+        }
+        scalars.insert("epsilon".into(), self.cfg.epsilon(self.env_steps, self.total_steps));
+        Ok(IterStats { env_steps: self.env_steps - before, episodes: self.stats.take(), scalars })
+    }
+    fn env_steps(&self) -> u64 {
+        self.env_steps
+    }
+    fn steps_per_iteration(&self) -> u64 {
+        self.grad_steps_per_iter * (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1) * self.cfg.num_envs as u64
+    }
+    fn model(&self) -> &AgentModel {
+        self.model.as_ref().expect("model")
+    }
+    fn policy_head(&self) -> (usize, usize) {
+        self.q
+    }
+    fn state(&self) -> AlgoState {
+        AlgoState {
+            optimizer: self.optim.to_bytes(),
+            meta: serde_json::json!({
+                "env_steps": self.env_steps,
+                "rng": self.rng.s,
+                "last_target_update": self.last_target_update,
+            }),
+            target: Some(self.target.clone()),
+        }
+    }
+    fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
+        self.optim.load_bytes(state.optimizer)?;
+        self.env_steps = state.meta["env_steps"].as_u64().ok_or("checkpoint lacks env_steps")?;
+        self.last_target_update = state.meta["last_target_update"].as_u64().unwrap_or(0);
+        self.rng.s = serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
+        if let Some(t) = state.target {
+            self.target = t;
+        }
+        self.model = Some(model);
+        Ok(())
+    }
+}

@@ -1,0 +1,405 @@
+//! Recurrent-aware proximal policy optimisation.
+//!
+//! Rollouts run the policy on the inference device (`valid()`), one vector step at a time, and
+//! keep the carries of every network at the rollout start. Updates replay whole `[T, B]`
+//! sequences from those carries, with minibatches over environments when a network is
+//! recurrent and over individual steps otherwise. GAE bootstraps through truncation (the value of
+//! the true last observation is added to the reward), never through termination.
+
+use std::collections::BTreeMap;
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+use crate::check::ir::{self, ActionSpace};
+use crate::envs::{self, Actions, StepBatch, VecEnv};
+use crate::lower;
+use crate::runtime::carry::Carry;
+use crate::runtime::net::AgentModel;
+
+use super::common::{
+    EpisodeStats, Optim, Rng64, flags, gather_cols, host, normal, permutation, sample_categorical, tensor,
+};
+use super::returns::{gae, normalize};
+use super::{AlgoError, AlgoState, Algorithm, IterStats};
+
+/// PPO hyperparameters (SPEC §7 names).
+#[derive(Clone, Debug)]
+pub struct PpoConfig {
+    /// Parallel environments.
+    pub num_envs: usize,
+    /// Steps per environment per rollout.
+    pub num_steps: usize,
+    /// Discount.
+    pub gamma: f32,
+    /// GAE λ.
+    pub gae_lambda: f32,
+    /// Minibatches per epoch.
+    pub minibatches: usize,
+    /// Epochs per rollout.
+    pub epochs: usize,
+    /// Ratio clip ε.
+    pub clip: f32,
+    /// Clip the value loss too.
+    pub clip_vloss: bool,
+    /// Entropy bonus coefficient.
+    pub ent_coef: f32,
+    /// Value loss coefficient.
+    pub vf_coef: f32,
+    /// Normalise advantages over the batch.
+    pub normalize_advantage: bool,
+}
+
+impl PpoConfig {
+    /// From checked hyperparameters.
+    pub fn from_args(a: &ir::Args) -> Self {
+        let f = |k: &str, d: f64| a.get(k).and_then(ir::Value::as_f64).unwrap_or(d);
+        let b = |k: &str, d: bool| a.get(k).and_then(ir::Value::as_bool).unwrap_or(d);
+        PpoConfig {
+            num_envs: f("num_envs", 8.0) as usize,
+            num_steps: f("num_steps", 128.0) as usize,
+            gamma: f("gamma", 0.99) as f32,
+            gae_lambda: f("gae_lambda", 0.95) as f32,
+            minibatches: f("minibatches", 4.0) as usize,
+            epochs: f("epochs", 4.0) as usize,
+            clip: f("clip", 0.2) as f32,
+            clip_vloss: b("clip_vloss", true),
+            ent_coef: f("ent_coef", 0.01) as f32,
+            vf_coef: f("vf_coef", 0.5) as f32,
+            normalize_advantage: b("normalize_advantage", true),
+        }
+    }
+}
+
+/// Host-side rollout storage, time-major `[T, B, ...]`.
+struct Rollout {
+    obs: Vec<f32>,
+    starts: Vec<bool>,
+    actions: Vec<f32>,
+    logp: Vec<f32>,
+    values: Vec<f32>,
+    rewards: Vec<f32>,
+    dones: Vec<bool>,
+}
+
+/// PPO bound to an agent.
+pub struct Ppo {
+    cfg: PpoConfig,
+    model: Option<AgentModel>,
+    optim: Optim,
+    actor: (usize, usize),
+    critic: (usize, usize),
+    env: Box<dyn VecEnv>,
+    batch: StepBatch,
+    carries: BTreeMap<usize, Carry>,
+    rng: Rng64,
+    env_steps: u64,
+    device: Device,
+    plain: Device,
+    stats: EpisodeStats,
+    obs_dim: usize,
+    action: ActionSpace,
+    seed: u64,
+}
+
+impl Ppo {
+    /// Lower the agent and set up its environments.
+    pub fn new(agent: &ir::Agent, device: &Device) -> Result<Self, AlgoError> {
+        let cfg = PpoConfig::from_args(&agent.hparams);
+        let lowered = lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
+        let actor = lowered.head("actor").ok_or_else(|| AlgoError::Config("ppo needs an actor head".into()))?;
+        let critic = lowered.head("critic").ok_or_else(|| AlgoError::Config("ppo needs a critic head".into()))?;
+        let mut env = envs::make(&agent.env.id, cfg.num_envs)
+            .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
+        let obs_dim = env.info().obs_dim;
+        let action = env.info().action.clone();
+        let mut batch = StepBatch::new(cfg.num_envs, obs_dim);
+        let seed = agent.train.seed;
+        env.reset(seed, &mut batch);
+        let plain = device.clone().inner();
+        let model = lowered.model;
+        let mut carries = BTreeMap::new();
+        for net in [actor.0, critic.0] {
+            carries.insert(net, model.init_carry(net, cfg.num_envs, &plain));
+        }
+        Ok(Ppo {
+            optim: Optim::new(&agent.optimizer, &agent.optimizer_args),
+            cfg,
+            model: Some(model),
+            actor,
+            critic,
+            env,
+            batch,
+            carries,
+            rng: Rng64::new(seed, 1),
+            env_steps: 0,
+            device: device.clone(),
+            plain,
+            stats: EpisodeStats::default(),
+            obs_dim,
+            action,
+            seed,
+        })
+    }
+
+    fn action_width(&self) -> usize {
+        match &self.action {
+            ActionSpace::Discrete(_) => 1,
+            ActionSpace::Box { dim, .. } => *dim,
+        }
+    }
+
+    /// Collect `num_steps` vector steps.
+    fn rollout(&mut self, model: &AgentModel) -> Rollout {
+        let (n, t_len, f) = (self.cfg.num_envs, self.cfg.num_steps, self.obs_dim);
+        let aw = self.action_width();
+        let mut r = Rollout {
+            obs: Vec::with_capacity(t_len * n * f),
+            starts: Vec::with_capacity(t_len * n),
+            actions: Vec::with_capacity(t_len * n * aw),
+            logp: Vec::with_capacity(t_len * n),
+            values: Vec::with_capacity(t_len * n),
+            rewards: Vec::with_capacity(t_len * n),
+            dones: Vec::with_capacity(t_len * n),
+        };
+        let same_net = self.actor.0 == self.critic.0;
+        for _ in 0..t_len {
+            r.obs.extend_from_slice(&self.batch.obs);
+            r.starts.extend_from_slice(&self.batch.start);
+            let obs = tensor(self.batch.obs.clone(), [1, n, f], &self.plain);
+            let start = flags(&self.batch.start, &self.plain);
+            let a_out = model.forward(self.actor.0, obs.clone(), &start, self.carries[&self.actor.0].clone());
+            let pol = host(a_out.heads[self.actor.1].clone());
+            let value = if same_net {
+                host(a_out.heads[self.critic.1].clone())
+            } else {
+                let c_out = model.forward(self.critic.0, obs, &start, self.carries[&self.critic.0].clone());
+                let v = host(c_out.heads[self.critic.1].clone());
+                self.carries.insert(self.critic.0, c_out.carry);
+                v
+            };
+            self.carries.insert(self.actor.0, a_out.carry);
+            let log_std = model.nets[self.actor.0].heads[self.actor.1].log_std().map(host);
+            let actions = self.sample(&pol, log_std.as_deref(), &mut r);
+            r.values.extend_from_slice(&value);
+            self.env.step(&actions, &mut self.batch);
+            self.env_steps += n as u64;
+            self.stats.record(&self.batch);
+            let mut rewards = self.batch.reward.clone();
+            if self.batch.truncated.iter().any(|&t| t) {
+                let boot = self.final_values(model);
+                for i in 0..n {
+                    if self.batch.truncated[i] && !self.batch.terminated[i] {
+                        rewards[i] += self.cfg.gamma * boot[i];
+                    }
+                }
+            }
+            r.rewards.extend_from_slice(&rewards);
+            r.dones.extend((0..n).map(|i| self.batch.terminated[i] || self.batch.truncated[i]));
+        }
+        r
+    }
+
+    /// Critic values of the true last observations (before auto-reset), continuing the carry.
+    fn final_values(&self, model: &AgentModel) -> Vec<f32> {
+        let n = self.cfg.num_envs;
+        let obs = tensor(self.batch.final_obs.clone(), [1, n, self.obs_dim], &self.plain);
+        let start = tensor(vec![0.0; n], [1, n], &self.plain);
+        let out = model.forward(self.critic.0, obs, &start, self.carries[&self.critic.0].clone());
+        host(out.heads[self.critic.1].clone())
+    }
+
+    fn sample(&mut self, pol: &[f32], log_std: Option<&[f32]>, r: &mut Rollout) -> Actions {
+        let n = self.cfg.num_envs;
+        match &self.action {
+            ActionSpace::Discrete(a) => {
+                let mut acts = Vec::with_capacity(n);
+                for i in 0..n {
+                    let (act, lp) = sample_categorical(&pol[i * a..(i + 1) * a], &mut self.rng);
+                    acts.push(act);
+                    r.actions.push(act as f32);
+                    r.logp.push(lp);
+                }
+                Actions::Discrete(acts)
+            }
+            ActionSpace::Box { dim, low, high } => {
+                let ls = log_std.unwrap_or(&[]);
+                let mut env_a = Vec::with_capacity(n * dim);
+                for i in 0..n {
+                    let mut lp = 0.0;
+                    for d in 0..*dim {
+                        let s = ls.get(d).copied().unwrap_or(0.0);
+                        let eps = normal(&mut self.rng);
+                        let a = pol[i * dim + d] + s.exp() * eps;
+                        lp += -0.5 * eps * eps - s - 0.5 * (std::f32::consts::TAU).ln();
+                        r.actions.push(a);
+                        env_a.push(a.clamp(low[d], high[d]));
+                    }
+                    r.logp.push(lp);
+                }
+                Actions::Continuous(env_a)
+            }
+        }
+    }
+
+    /// Values of the observations after the rollout, from the carries after the rollout.
+    fn last_values(&self, model: &AgentModel) -> Vec<f32> {
+        let n = self.cfg.num_envs;
+        let obs = tensor(self.batch.obs.clone(), [1, n, self.obs_dim], &self.plain);
+        let start = flags(&self.batch.start, &self.plain);
+        let out = model.forward(self.critic.0, obs, &start, self.carries[&self.critic.0].clone());
+        host(out.heads[self.critic.1].clone())
+    }
+}
+
+impl Algorithm for Ppo {
+    fn iterate(&mut self, progress: f64) -> Result<IterStats, AlgoError> {
+        let model = self.model.take().expect("model present");
+        let valid = model.valid();
+        let start_carries = self.carries.clone();
+        let r = self.rollout(&valid);
+        let last = self.last_values(&valid);
+        drop(valid);
+        let (mut adv, ret) = gae(&r.rewards, &r.values, &r.dones, &last, self.cfg.gamma, self.cfg.gae_lambda);
+        if self.cfg.normalize_advantage {
+            normalize(&mut adv);
+        }
+        let (n, t_len, f) = (self.cfg.num_envs, self.cfg.num_steps, self.obs_dim);
+        let recurrent = [self.actor.0, self.critic.0].iter().any(|&k| start_carries[&k].floats_per_env() > 0);
+        // sequence layout [T, B] (columns = envs) or flat layout [1, T·B] (columns = steps)
+        let (lt, lb) = if recurrent { (t_len, n) } else { (1, t_len * n) };
+        let mb = lb / self.cfg.minibatches.max(1);
+        let aw = self.action_width();
+        let starts: Vec<f32> = r.starts.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect();
+        let mut model = model;
+        let mut sums: BTreeMap<String, f32> = BTreeMap::new();
+        let mut count = 0.0f32;
+        for _ in 0..self.cfg.epochs {
+            let perm = permutation(lb, &mut self.rng);
+            for chunk in perm.chunks(mb.max(1)) {
+                let cols = chunk.to_vec();
+                let m = cols.len();
+                let dev = &self.device;
+                let obs = tensor(gather_cols(&r.obs, lt, lb, f, &cols), [lt, m, f], dev);
+                let st = if recurrent {
+                    tensor(gather_cols(&starts, lt, lb, 1, &cols), [lt, m], dev)
+                } else {
+                    tensor(vec![0.0; m], [1, m], dev)
+                };
+                let col = |v: &[f32]| gather_cols(v, lt, lb, 1, &cols);
+                let old_logp = tensor(col(&r.logp), [lt, m], dev);
+                let advs = tensor(col(&adv), [lt, m], dev);
+                let rets = tensor(col(&ret), [lt, m], dev);
+                let old_v = tensor(col(&r.values), [lt, m], dev);
+                let acts = gather_cols(&r.actions, lt, lb, aw, &cols);
+                let idx = Tensor::<1, Int>::from_data(
+                    TensorData::new(cols.iter().map(|&c| c as i64).collect::<Vec<_>>(), [m]),
+                    &self.plain,
+                );
+                let carry_for = |net: usize| -> Carry {
+                    let c = start_carries[&net].clone();
+                    let c = if recurrent { c.select_rows(&idx) } else { model.init_carry(net, m, &self.plain) };
+                    c.map(&mut |t| t.autodiff())
+                };
+                let a_out = model.forward(self.actor.0, obs.clone(), &st, carry_for(self.actor.0));
+                let values = if self.actor.0 == self.critic.0 {
+                    a_out.heads[self.critic.1].clone()
+                } else {
+                    model.forward(self.critic.0, obs, &st, carry_for(self.critic.0)).heads[self.critic.1].clone()
+                };
+                let values: Tensor<2> = values.reshape([lt, m]);
+                let pol = a_out.heads[self.actor.1].clone();
+                let (logp, entropy) = match &self.action {
+                    ActionSpace::Discrete(na) => {
+                        let lsm = log_softmax(pol, 2);
+                        let a_idx = Tensor::<3, Int>::from_data(
+                            TensorData::new(acts.iter().map(|&a| a as i64).collect::<Vec<_>>(), [lt, m, 1]),
+                            dev,
+                        );
+                        let logp: Tensor<2> = lsm.clone().gather(2, a_idx).reshape([lt, m]);
+                        let ent: Tensor<2> = (lsm.clone().exp() * lsm).sum_dim(2).neg().reshape([lt, m]);
+                        let _ = na;
+                        (logp, ent)
+                    }
+                    ActionSpace::Box { dim, .. } => {
+                        let ls = model.nets[self.actor.0].heads[self.actor.1]
+                            .log_std()
+                            .expect("gaussian head")
+                            .reshape([1, 1, *dim]);
+                        let a = tensor(acts, [lt, m, *dim], dev);
+                        let z = (a - pol) / ls.clone().exp();
+                        let c = 0.5 * std::f32::consts::TAU.ln();
+                        let logp: Tensor<2> =
+                            (z.square().mul_scalar(-0.5) - ls.clone() - c).sum_dim(2).reshape([lt, m]);
+                        let ent_per: Tensor<1> = (ls.add_scalar(0.5 + c)).sum_dim(2).reshape([1]);
+                        let ent: Tensor<2> = ent_per.unsqueeze_dim::<2>(0).expand([lt, m]);
+                        (logp, ent)
+                    }
+                };
+                let ratio = (logp.clone() - old_logp.clone()).exp();
+                let pg1 = ratio.clone() * advs.clone();
+                let pg2 = ratio.clone().clamp(1.0 - self.cfg.clip, 1.0 + self.cfg.clip) * advs;
+                let pg_loss = pg1.min_pair(pg2).mean().neg();
+                let v_loss = if self.cfg.clip_vloss {
+                    let clipped = old_v.clone() + (values.clone() - old_v).clamp(-self.cfg.clip, self.cfg.clip);
+                    let a = (values - rets.clone()).square();
+                    let b = (clipped - rets).square();
+                    a.max_pair(b).mean().mul_scalar(0.5)
+                } else {
+                    (values - rets).square().mean().mul_scalar(0.5)
+                };
+                let ent = entropy.mean();
+                let loss = pg_loss.clone() + v_loss.clone().mul_scalar(self.cfg.vf_coef)
+                    - ent.clone().mul_scalar(self.cfg.ent_coef);
+                let log_ratio = logp - old_logp;
+                let approx_kl = ((ratio.clone() - 1.0) - log_ratio).mean();
+                let clipfrac = (ratio - 1.0).abs().greater_elem(self.cfg.clip).float().mean();
+                let scalars = host(Tensor::cat(
+                    vec![pg_loss.detach(), v_loss.detach(), ent.detach(), approx_kl.detach(), clipfrac.detach()],
+                    0,
+                ));
+                for (k, v) in ["policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"].iter().zip(&scalars) {
+                    if !v.is_finite() {
+                        return Err(AlgoError::NonFinite(k.to_string(), *v, self.env_steps));
+                    }
+                    *sums.entry(k.to_string()).or_default() += v;
+                }
+                let (m2, norm) = self.optim.step(model, loss, progress);
+                model = m2;
+                *sums.entry("grad_norm".into()).or_default() += norm;
+                count += 1.0;
+            }
+        }
+        self.model = Some(model);
+        let scalars = sums.into_iter().map(|(k, v)| (k, v / count.max(1.0))).collect();
+        Ok(IterStats { env_steps: (n * t_len) as u64, episodes: self.stats.take(), scalars })
+    }
+
+    fn env_steps(&self) -> u64 {
+        self.env_steps
+    }
+    fn steps_per_iteration(&self) -> u64 {
+        (self.cfg.num_envs * self.cfg.num_steps) as u64
+    }
+    fn model(&self) -> &AgentModel {
+        self.model.as_ref().expect("model present")
+    }
+    fn policy_head(&self) -> (usize, usize) {
+        self.actor
+    }
+    fn state(&self) -> AlgoState {
+        AlgoState {
+            optimizer: self.optim.to_bytes(),
+            meta: serde_json::json!({ "env_steps": self.env_steps, "rng": self.rng.s, "seed": self.seed }),
+            target: None,
+        }
+    }
+    fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
+        self.optim.load_bytes(state.optimizer)?;
+        self.env_steps = state.meta["env_steps"].as_u64().ok_or("checkpoint lacks env_steps")?;
+        self.rng.s = serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
+        self.model = Some(model);
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! Multi-head self-attention as a true sliding window, and Transformer-XL segment memory.
+//!
+//! `attention(heads, ctx = C, pos)`: the query at step `p` attends to the keys of steps
+//! `p − C ..= p` that belong to its own episode. The carry holds the projected keys and values of
+//! the last `C` steps and their start flags (empty slots count as starts, so each is its own
+//! segment). Because the window is defined on absolute steps, any chunking of a sequence gives the
+//! same outputs as one call or as stepping one step at a time.
+//!
+//! `segment_recurrence(attention(...), memory = M)`: additionally, the query at step `p` attends
+//! to the block's own (detached) outputs of steps `p − C − M .. p − C`, i.e. the `M` steps before
+//! its window (memorax stores the wrapped module's output). The carry keeps the last `C + M`
+//! outputs; sequences longer than `C` are processed in sub-chunks of at most `C` steps.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use super::carry::Carry;
+
+const NEG: f32 = -1.0e9;
+
+/// Multi-head attention over a sliding window of `ctx` past steps.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// Query projection.
+    pub q: Linear,
+    /// Key projection.
+    pub k: Linear,
+    /// Value projection.
+    pub v: Linear,
+    /// Output projection.
+    pub o: Linear,
+    /// Number of heads.
+    pub heads: usize,
+    /// Window length `C`.
+    pub ctx: usize,
+    /// Width `F`.
+    pub width: usize,
+    /// Positional scheme: `none`, `alibi` or `rope`.
+    pub pos: String,
+}
+
+/// Detached outputs of earlier steps fed to the attention as extra keys (segment memory).
+pub struct Memory {
+    /// `[B, C + M, F]` outputs of the `C + M` steps before the chunk.
+    pub rows: Tensor<3>,
+    /// `[B, C + M]` start flags of those steps (1.0 for empty rows), host copy.
+    pub starts: Vec<f32>,
+    /// `M`.
+    pub len: usize,
+}
+
+impl Attention {
+    /// Attention over `width` features.
+    pub fn new(width: usize, heads: usize, ctx: usize, pos: &str, device: &Device) -> Self {
+        let lin = || LinearConfig::new(width, width).init(device);
+        Attention { q: lin(), k: lin(), v: lin(), o: lin(), heads, ctx, width, pos: pos.to_string() }
+    }
+
+    /// Empty cache: zero keys/values, every slot flagged as a start.
+    pub fn init_carry(&self, batch: usize, device: &Device) -> Carry {
+        let c = self.ctx;
+        Carry::Leaf(vec![
+            Tensor::zeros([batch, c * self.width], device),
+            Tensor::zeros([batch, c * self.width], device),
+            Tensor::ones([batch, c], device),
+        ])
+    }
+
+    /// Run over `x: [T, B, F]` with start flags `[T, B]`; `memory` adds segment-memory keys.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        start: &Tensor<2>,
+        carry: Carry,
+        memory: Option<&Memory>,
+    ) -> (Tensor<3>, Carry) {
+        let [t_len, b, f] = x.dims();
+        let (c, h) = (self.ctx, self.heads);
+        let dh = f / h;
+        let leaves = carry.leaves();
+        let k_cache = leaves[0].clone().reshape([b, c, f]);
+        let v_cache = leaves[1].clone().reshape([b, c, f]);
+        let cache_start = host(leaves[2].clone());
+        let new_start = host(start.clone().transpose()); // [B, T]
+
+        let xb = x.swap_dims(0, 1); // [B, T, F]
+        let q = self.q.forward(xb.clone());
+        let k_all = Tensor::cat(vec![k_cache, self.k.forward(xb.clone())], 1); // [B, C+T, F]
+        let v_all = Tensor::cat(vec![v_cache, self.v.forward(xb)], 1);
+
+        let m = memory.map(|mem| mem.len).unwrap_or(0);
+        let mem_rows = memory.map(|mem| mem.rows.dims()[1]).unwrap_or(0); // C + M
+        // timeline of starts: [memory rows (C+M) | new (T)] when memory is present, else
+        // [cache (C) | new (T)]; cache slot s sits at timeline index (mem_rows - C) + s.
+        let mut timeline = Vec::with_capacity(b * (mem_rows.max(c) + t_len));
+        let tl_len = mem_rows.max(c) + t_len;
+        for bi in 0..b {
+            match memory {
+                Some(mem) => timeline.extend_from_slice(&mem.starts[bi * mem_rows..(bi + 1) * mem_rows]),
+                None => timeline.extend_from_slice(&cache_start[bi * c..(bi + 1) * c]),
+            }
+            timeline.extend_from_slice(&new_start[bi * t_len..(bi + 1) * t_len]);
+        }
+        let offset = tl_len - t_len - c; // timeline index of cache slot 0 (= M with memory, else 0)
+        // key timeline positions: memory rows, cache+new
+        let mut kpos: Vec<usize> = (0..mem_rows).collect();
+        kpos.extend((0..c + t_len).map(|j| offset + j));
+        let l = kpos.len();
+        // segment ids per batch row
+        let mut seg = vec![0u32; b * tl_len];
+        for bi in 0..b {
+            let mut s = 0u32;
+            for j in 0..tl_len {
+                if timeline[bi * tl_len + j] > 0.5 {
+                    s += 1;
+                }
+                seg[bi * tl_len + j] = s;
+            }
+        }
+        let mut mask = vec![NEG; b * t_len * l];
+        for bi in 0..b {
+            for i in 0..t_len {
+                let qp = offset + c + i;
+                let qs = seg[bi * tl_len + qp];
+                let row = &mut mask[(bi * t_len + i) * l..(bi * t_len + i + 1) * l];
+                for (kj, &p) in kpos.iter().enumerate() {
+                    let in_window = if kj < mem_rows {
+                        // memory rows visible to step i: [i, i + M)
+                        kj >= i && kj < i + m
+                    } else {
+                        let j = kj - mem_rows; // index in [cache; new]
+                        j >= i && j <= c + i
+                    };
+                    if in_window && seg[bi * tl_len + p] == qs {
+                        row[kj] = 0.0;
+                    }
+                }
+            }
+        }
+        let device = x_device(&q);
+        let mask = Tensor::<4>::from_data(TensorData::new(mask, [b, 1, t_len, l]), &device);
+
+        let (mut keys, mut values) = (k_all.clone(), v_all.clone());
+        if let Some(mem) = memory {
+            keys = Tensor::cat(vec![self.k.forward(mem.rows.clone()), keys], 1);
+            values = Tensor::cat(vec![self.v.forward(mem.rows.clone()), values], 1);
+        }
+        let split = |t: Tensor<3>, n: usize| t.reshape([b, n, h, dh]).swap_dims(1, 2); // [B,H,n,dh]
+        let mut qh = split(q, t_len);
+        let mut kh = split(keys, l);
+        let vh = split(values, l);
+        let qpos: Vec<usize> = (0..t_len).map(|i| offset + c + i).collect();
+        if self.pos == "rope" {
+            qh = rope(qh, &qpos, &device);
+            kh = rope(kh, &kpos, &device);
+        }
+        let mut scores = qh.matmul(kh.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f32).sqrt()) + mask;
+        if self.pos == "alibi" {
+            scores = scores + alibi(h, &qpos, &kpos, &device);
+        }
+        let att = softmax(scores, 3).matmul(vh); // [B, H, T, dh]
+        let y = self.o.forward(att.swap_dims(1, 2).reshape([b, t_len, f])).swap_dims(0, 1);
+
+        // new cache: the last C steps of [cache; new]
+        let keep = |t: Tensor<3>| t.narrow(1, t_len, c).reshape([b, c * f]);
+        let mut starts_all = Vec::with_capacity(b * c);
+        for bi in 0..b {
+            let row: Vec<f32> = cache_start[bi * c..(bi + 1) * c]
+                .iter()
+                .chain(&new_start[bi * t_len..(bi + 1) * t_len])
+                .copied()
+                .collect();
+            starts_all.extend_from_slice(&row[t_len..]);
+        }
+        let carry = Carry::Leaf(vec![
+            keep(k_all),
+            keep(v_all),
+            Tensor::from_data(TensorData::new(starts_all, [b, c]), &device),
+        ]);
+        (y, carry)
+    }
+}
+
+fn x_device(t: &Tensor<3>) -> Device {
+    t.device()
+}
+
+/// Host copy of a `[R, K]` tensor, row-major.
+fn host(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
+}
+
+/// ALiBi bias `−slope_h · (q_pos − k_pos)`, slopes `2^(−8 (h+1) / H)`.
+fn alibi(heads: usize, qpos: &[usize], kpos: &[usize], device: &Device) -> Tensor<4> {
+    let (t, l) = (qpos.len(), kpos.len());
+    let mut bias = Vec::with_capacity(heads * t * l);
+    for hi in 0..heads {
+        let slope = 2f32.powf(-8.0 * (hi + 1) as f32 / heads as f32);
+        for &qp in qpos {
+            for &kp in kpos {
+                bias.push(-slope * (qp as f32 - kp as f32).abs());
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(bias, [1, heads, t, l]), device)
+}
+
+/// Rotary embedding (half-split rotation) of `[B, H, n, dh]` at the given positions.
+fn rope(x: Tensor<4>, pos: &[usize], device: &Device) -> Tensor<4> {
+    let [b, h, n, dh] = x.dims();
+    let half = dh / 2;
+    let mut cos = Vec::with_capacity(n * half);
+    let mut sin = Vec::with_capacity(n * half);
+    for &p in pos {
+        for i in 0..half {
+            let theta = p as f32 * 10000f32.powf(-(2.0 * i as f32) / dh as f32);
+            cos.push(theta.cos());
+            sin.push(theta.sin());
+        }
+    }
+    let cos = Tensor::<4>::from_data(TensorData::new(cos, [1, 1, n, half]), device);
+    let sin = Tensor::<4>::from_data(TensorData::new(sin, [1, 1, n, half]), device);
+    let x1 = x.clone().narrow(3, 0, half);
+    let x2 = x.narrow(3, half, half);
+    let r1 = x1.clone() * cos.clone() - x2.clone() * sin.clone();
+    let r2 = x1 * sin + x2 * cos;
+    let _ = (b, h);
+    Tensor::cat(vec![r1, r2], 3)
+}
+
+/// Transformer-XL-style segment memory around an attention block (memory = detached outputs).
+#[derive(Module, Debug)]
+pub struct SegmentRecurrence {
+    /// The wrapped attention.
+    pub inner: Attention,
+    /// Memory length `M`.
+    pub memory: usize,
+}
+
+impl SegmentRecurrence {
+    /// Carry: `(memory rows [B, (C+M)·F] zero, memory starts [B, C+M] one)`, then the attention cache.
+    pub fn init_carry(&self, batch: usize, device: &Device) -> Carry {
+        let rows = self.inner.ctx + self.memory;
+        Carry::Tuple(vec![
+            Carry::Leaf(vec![
+                Tensor::zeros([batch, rows * self.inner.width], device),
+                Tensor::ones([batch, rows], device),
+            ]),
+            self.inner.init_carry(batch, device),
+        ])
+    }
+
+    /// Run over `[T, B, F]`, in sub-chunks of at most `C` steps.
+    pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
+        let [t_len, b, f] = x.dims();
+        let (c, m) = (self.inner.ctx, self.memory);
+        let rows_n = c + m;
+        let mem_leaf = carry.child(0);
+        let mut rows = mem_leaf.leaves()[0].clone().reshape([b, rows_n, f]);
+        let mut starts = host(mem_leaf.leaves()[1].clone());
+        let mut inner = carry.child(1);
+        let mut outs = Vec::new();
+        let mut t0 = 0;
+        while t0 < t_len {
+            let n = (t_len - t0).min(c);
+            let xs = x.clone().narrow(0, t0, n);
+            let ss = start.clone().narrow(0, t0, n);
+            let mem = Memory { rows: rows.clone(), starts: starts.clone(), len: m };
+            let (y, c2) = self.inner.forward(xs, &ss, inner, Some(&mem));
+            inner = c2;
+            // append detached outputs and their starts, keep the last C + M
+            let yb = y.clone().detach().swap_dims(0, 1); // [B, n, F]
+            rows = Tensor::cat(vec![rows, yb], 1).narrow(1, n, rows_n);
+            let ss_host = host(ss.transpose()); // [B, n]
+            let mut next = Vec::with_capacity(b * rows_n);
+            for bi in 0..b {
+                let all: Vec<f32> = starts[bi * rows_n..(bi + 1) * rows_n]
+                    .iter()
+                    .chain(&ss_host[bi * n..(bi + 1) * n])
+                    .copied()
+                    .collect();
+                next.extend_from_slice(&all[n..]);
+            }
+            starts = next;
+            outs.push(y);
+            t0 += n;
+        }
+        let device = x.device();
+        let y = if outs.len() == 1 { outs.pop().expect("one chunk") } else { Tensor::cat(outs, 0) };
+        let mem = Carry::Leaf(vec![
+            rows.reshape([b, rows_n * f]),
+            Tensor::from_data(TensorData::new(starts, [b, rows_n]), &device),
+        ]);
+        (y, Carry::Tuple(vec![mem, inner]))
+    }
+}

@@ -1,0 +1,165 @@
+//! The lowered block tree: one enum variant per block family, children through `Vec`.
+
+use burn::module::Module;
+use burn::nn::{Dropout, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+use super::basic::{Act, Ffn, Mlp, Norm};
+use super::carry::Carry;
+use super::recurrent::{Gru, Lstm, MinGru};
+
+/// Shared parameter sets referenced by [`Layer::Shared`], and whether dropout is active.
+pub struct Ctx<'a> {
+    /// `shared(...)` blocks, indexed by their shared id.
+    pub shared: &'a [Layer],
+}
+
+/// A reference to a `shared(...)` block.
+#[derive(Module, Debug)]
+pub struct SharedRef {
+    /// Index into [`Ctx::shared`].
+    pub id: usize,
+}
+
+/// Children applied in order (`->`, `stack`, `x * n`).
+#[derive(Module, Debug)]
+pub struct Seq {
+    /// Members in order.
+    pub layers: Vec<Layer>,
+}
+
+/// A wrapper around one child block.
+#[derive(Module, Debug)]
+pub struct Wrap {
+    /// The wrapped block (exactly one element).
+    pub inner: Vec<Layer>,
+}
+
+/// `x + σ(W x + b) ⊙ f(x)` (GTrXL-style gate computed from the block input).
+#[derive(Module, Debug)]
+pub struct GatedResidual {
+    /// Gate projection over the block input.
+    pub gate: Linear,
+    /// The wrapped block.
+    pub inner: Vec<Layer>,
+}
+
+/// `f(norm(x))` or `norm(f(x))`.
+#[derive(Module, Debug)]
+pub struct NormWrap {
+    /// The normalisation.
+    pub norm: Norm,
+    /// The wrapped block.
+    pub inner: Vec<Layer>,
+}
+
+/// Identity block (no parameters).
+#[derive(Module, Debug)]
+pub struct Identity {
+    /// Width (informational).
+    pub width: usize,
+}
+
+/// A lowered block.
+#[derive(Module, Debug)]
+pub enum Layer {
+    /// Passes input through.
+    Identity(Identity),
+    /// Linear map.
+    Linear(Linear),
+    /// Stack of linear layers with activations.
+    Mlp(Mlp),
+    /// Elementwise activation.
+    Act(Act),
+    /// Layer or RMS normalisation.
+    Norm(Norm),
+    /// Dropout (active only on autodiff devices in training mode).
+    Dropout(Dropout),
+    /// Feed-forward block.
+    Ffn(Ffn),
+    /// Members applied in order.
+    Seq(Seq),
+    /// `x + f(x)`.
+    Residual(Wrap),
+    /// `x + gate(x) ⊙ f(x)`.
+    GatedResidual(GatedResidual),
+    /// `f(norm(x))`.
+    PreNorm(NormWrap),
+    /// `norm(f(x))`.
+    PostNorm(NormWrap),
+    /// GRU.
+    Gru(Gru),
+    /// LSTM.
+    Lstm(Lstm),
+    /// MinGRU.
+    MinGru(MinGru),
+    /// Memory block defined in [`super::attention`].
+    Attention(super::attention::Attention),
+    /// Transformer-XL segment memory around attention.
+    SegmentRecurrence(super::attention::SegmentRecurrence),
+    /// Use of a `shared(...)` parameter set.
+    Shared(SharedRef),
+}
+
+impl Layer {
+    /// Initial carry for `batch` environments (deterministic).
+    pub fn init_carry(&self, batch: usize, device: &Device, ctx: &Ctx) -> Carry {
+        match self {
+            Layer::Seq(s) => Carry::Tuple(s.layers.iter().map(|l| l.init_carry(batch, device, ctx)).collect()),
+            Layer::Residual(w) => w.inner[0].init_carry(batch, device, ctx),
+            Layer::GatedResidual(g) => g.inner[0].init_carry(batch, device, ctx),
+            Layer::PreNorm(w) | Layer::PostNorm(w) => w.inner[0].init_carry(batch, device, ctx),
+            Layer::Gru(g) => g.init_carry(batch, device),
+            Layer::Lstm(l) => l.init_carry(batch, device),
+            Layer::MinGru(m) => m.init_carry(batch, device),
+            Layer::Attention(a) => a.init_carry(batch, device),
+            Layer::SegmentRecurrence(s) => s.init_carry(batch, device),
+            Layer::Shared(r) => ctx.shared[r.id].init_carry(batch, device, ctx),
+            _ => Carry::Unit,
+        }
+    }
+
+    /// Run over a sequence `x: [T, B, F]` with start flags `[T, B]` from `carry`.
+    pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry, ctx: &Ctx) -> (Tensor<3>, Carry) {
+        match self {
+            Layer::Identity(_) => (x, carry),
+            Layer::Linear(l) => (l.forward(x), carry),
+            Layer::Mlp(m) => (m.forward(x), carry),
+            Layer::Act(a) => (a.forward(x), carry),
+            Layer::Norm(n) => (n.forward(x), carry),
+            Layer::Dropout(d) => (d.forward(x), carry),
+            Layer::Ffn(f) => (f.forward(x), carry),
+            Layer::Seq(s) => {
+                let mut out = Vec::with_capacity(s.layers.len());
+                let mut x = x;
+                for (i, l) in s.layers.iter().enumerate() {
+                    let (y, c) = l.forward(x, start, carry.child(i), ctx);
+                    x = y;
+                    out.push(c);
+                }
+                (x, Carry::Tuple(out))
+            }
+            Layer::Residual(w) => {
+                let (y, c) = w.inner[0].forward(x.clone(), start, carry, ctx);
+                (x + y, c)
+            }
+            Layer::GatedResidual(g) => {
+                let (y, c) = g.inner[0].forward(x.clone(), start, carry, ctx);
+                let gate = sigmoid(g.gate.forward(x.clone()));
+                (x + gate * y, c)
+            }
+            Layer::PreNorm(w) => w.inner[0].forward(w.norm.forward(x), start, carry, ctx),
+            Layer::PostNorm(w) => {
+                let (y, c) = w.inner[0].forward(x, start, carry, ctx);
+                (w.norm.forward(y), c)
+            }
+            Layer::Gru(g) => g.forward(x, start, carry),
+            Layer::Lstm(l) => l.forward(x, start, carry),
+            Layer::MinGru(m) => m.forward(x, start, carry),
+            Layer::Attention(a) => a.forward(x, start, carry, None),
+            Layer::SegmentRecurrence(s) => s.forward(x, start, carry),
+            Layer::Shared(r) => ctx.shared[r.id].forward(x, start, carry, ctx),
+        }
+    }
+}
