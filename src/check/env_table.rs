@@ -162,7 +162,7 @@ fn popgym_entry(task: &str, d: usize) -> EnvInfo {
         }
         "LabyrinthEscape" | "LabyrinthExplore" => {
             let obs = multi_discrete_text(&[5; 10]);
-            discrete(id, obs, 50, 4, 1024)
+            discrete(id, obs, 50, 4, 1023)
         }
         _ => unreachable!("unknown POPGym task {task}"),
     }
