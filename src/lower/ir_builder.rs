@@ -114,3 +114,70 @@ pub fn with_paths(mut b: Block, root: &str) -> Block {
     b.children = b.children.into_iter().enumerate().map(|(i, c)| with_paths(c, &format!("{root}.{i}"))).collect();
     b
 }
+
+/// A head by kind (`categorical`, `gaussian`, `q`, `twin_q`, `value`) on `f` features.
+pub fn head(kind: &str, f: usize, outputs: usize) -> crate::check::ir::Head {
+    let n = if kind == "value" { 1 } else { outputs };
+    let params = match kind {
+        "gaussian" => f * n + 2 * n,
+        "twin_q" => 2 * (f * n + n),
+        _ => f * n + n,
+    } as u64;
+    crate::check::ir::Head {
+        path: String::new(),
+        kind: kind.into(),
+        args: Args::default(),
+        input: f,
+        outputs: n,
+        params,
+        origin: Origin::default(),
+    }
+}
+
+/// A network `encoder -> torso -> heads` named `name`, with paths assigned.
+pub fn network(
+    name: &str,
+    encoder: Block,
+    torso: Block,
+    heads: Vec<(&str, crate::check::ir::Head)>,
+) -> crate::check::ir::Network {
+    crate::check::ir::Network {
+        name: name.into(),
+        encoder: with_paths(encoder, &format!("{name}.encoder")),
+        torso: with_paths(torso, &format!("{name}.torso")),
+        heads: heads
+            .into_iter()
+            .map(|(r, mut h)| {
+                h.path = format!("{name}.head");
+                (r.to_string(), h)
+            })
+            .collect(),
+    }
+}
+
+/// A checked-agent value built directly (no source text).
+pub fn agent(
+    name: &str,
+    env: crate::check::ir::EnvInfo,
+    algorithm: &str,
+    hparams: Vec<(&str, Value)>,
+    networks: Vec<crate::check::ir::Network>,
+    optimizer_args: Vec<(&str, Value)>,
+    steps: u64,
+    seed: u64,
+) -> crate::check::ir::Agent {
+    let to_args = |v: Vec<(&str, Value)>| Args(v.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    crate::check::ir::Agent {
+        name: name.into(),
+        env,
+        algorithm: algorithm.into(),
+        hparams: to_args(hparams),
+        optimizer: "adam".into(),
+        optimizer_args: to_args(optimizer_args),
+        networks,
+        intrinsic: None,
+        train: crate::check::ir::TrainSettings { steps, seed, eval_every: steps / 5, eval_episodes: 16 },
+        hash: format!("mx1:built-{name}"),
+        canonical: format!("# built programmatically: {name}\n"),
+    }
+}

@@ -39,10 +39,11 @@ pub struct TwinQ {
     pub q2: Linear,
 }
 
+/// A linear layer with orthogonal weights (scaled by `gain`) and zero bias.
 fn ortho(input: usize, out: usize, gain: f64, device: &Device) -> Linear {
-    LinearConfig::new(input, out)
-        .with_initializer(Initializer::Orthogonal { gain })
-        .init(device)
+    let mut l = LinearConfig::new(input, out).with_initializer(Initializer::Zeros).init(device);
+    l.weight = Initializer::Orthogonal { gain }.init([input, out], device);
+    l
 }
 
 impl HeadLayer {

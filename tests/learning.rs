@@ -1,0 +1,95 @@
+//! Learning checks small enough for CI: seeded short runs that must clearly beat a random policy.
+//! (Full-budget figures are reproduced with the commands in the README.)
+
+use memoraxc::check::ir::{ActionSpace, Value};
+use memoraxc::envs;
+use memoraxc::lower::ir_builder as b;
+use memoraxc::train::{self, TrainOptions};
+
+fn out_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("mx-learn-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn ppo_cartpole(steps: u64, torso_gru: bool) -> memoraxc::check::ir::Agent {
+    let env = envs::info("gymnax::CartPole-v1").expect("cartpole");
+    let a = match env.action {
+        ActionSpace::Discrete(n) => n,
+        _ => unreachable!(),
+    };
+    let net = |name: &str, head: &str| {
+        let torso = if torso_gru { b::residual(b::gru(64, 64)) } else { b::identity(64) };
+        b::network(name, b::mlp(env.obs_dim, &[64, 64], "tanh"), torso, vec![(name, b::head(head, 64, a))])
+    };
+    b::agent(
+        "ppo_cartpole",
+        env.clone(),
+        "ppo",
+        vec![("num_envs", Value::Int(8)), ("num_steps", Value::Int(128)), ("minibatches", Value::Int(4))],
+        vec![net("actor", "categorical"), net("critic", "value")],
+        vec![("lr", Value::Float(2.5e-4)), ("clip_norm", Value::Float(0.5))],
+        steps,
+        1,
+    )
+}
+
+#[test]
+fn ppo_mlp_learns_cartpole() {
+    let agent = ppo_cartpole(60_000, false);
+    let opts = TrainOptions { out: out_dir("ppo"), ..TrainOptions::default() };
+    let s = train::run(&agent, &opts).expect("training runs");
+    let e = s.final_eval.expect("final evaluation");
+    // random policy: ~22; a learning PPO is far above that after 60k steps
+    assert!(e.return_mean > 150.0, "eval return {} after {} steps", e.return_mean, s.env_steps);
+    std::fs::remove_dir_all(&opts.out).ok();
+}
+
+#[test]
+fn ppo_gru_learns_cartpole() {
+    let agent = ppo_cartpole(40_000, true);
+    let opts = TrainOptions { out: out_dir("ppo-gru"), ..TrainOptions::default() };
+    let s = train::run(&agent, &opts).expect("training runs");
+    let e = s.final_eval.expect("final evaluation");
+    eprintln!("ppo-gru: eval {:.1} at {} steps, {:.0} sps", e.return_mean, s.env_steps, s.sps);
+    assert!(e.return_mean > 100.0, "eval return {} after {} steps", e.return_mean, s.env_steps);
+    std::fs::remove_dir_all(&opts.out).ok();
+}
+
+fn q_agent(algorithm: &str, steps: u64, hparams: Vec<(&str, Value)>) -> memoraxc::check::ir::Agent {
+    let env = envs::info("gymnax::CartPole-v1").expect("cartpole");
+    let net = b::network("q", b::mlp(env.obs_dim, &[120, 84], "relu"), b::identity(84), vec![("q", b::head("q", 84, 2))]);
+    b::agent(algorithm, env, algorithm, hparams, vec![net], vec![("lr", Value::Float(3e-4))], steps, 3)
+}
+
+#[test]
+fn dqn_learns_cartpole() {
+    let agent = q_agent(
+        "dqn",
+        60_000,
+        vec![
+            ("num_envs", Value::Int(10)),
+            ("learning_starts", Value::Int(1000)),
+            ("exploration_fraction", Value::Float(0.3)),
+            ("target_network_frequency", Value::Int(500)),
+            ("train_frequency", Value::Int(10)),
+        ],
+    );
+    let opts = TrainOptions { out: out_dir("dqn"), ..TrainOptions::default() };
+    let s = train::run(&agent, &opts).expect("training runs");
+    let e = s.final_eval.expect("final evaluation");
+    eprintln!("dqn: eval {:.1} at {} steps, {:.0} sps", e.return_mean, s.env_steps, s.sps);
+    assert!(e.return_mean > 100.0, "eval return {} after {} steps", e.return_mean, s.env_steps);
+    std::fs::remove_dir_all(&opts.out).ok();
+}
+
+#[test]
+fn pqn_learns_cartpole() {
+    let agent = q_agent("pqn", 80_000, vec![("num_envs", Value::Int(16)), ("num_steps", Value::Int(32))]);
+    let opts = TrainOptions { out: out_dir("pqn"), ..TrainOptions::default() };
+    let s = train::run(&agent, &opts).expect("training runs");
+    let e = s.final_eval.expect("final evaluation");
+    eprintln!("pqn: eval {:.1} at {} steps, {:.0} sps", e.return_mean, s.env_steps, s.sps);
+    assert!(e.return_mean > 100.0, "eval return {} after {} steps", e.return_mean, s.env_steps);
+    std::fs::remove_dir_all(&opts.out).ok();
+}
