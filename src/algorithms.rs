@@ -66,7 +66,10 @@ pub struct AlgoState {
 }
 
 /// Build the algorithm named by a checked agent.
-pub fn build(agent: &ir::Agent, device: &burn::prelude::Device) -> Result<Box<dyn Algorithm>, AlgoError> {
+pub fn build(
+    agent: &ir::Agent,
+    device: &burn::prelude::Device,
+) -> Result<Box<dyn Algorithm>, AlgoError> {
     match agent.algorithm.as_str() {
         "ppo" => Ok(Box::new(ppo::Ppo::new(agent, device)?)),
         "dqn" => Ok(Box::new(dqn::Dqn::new(agent, device)?)),

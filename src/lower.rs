@@ -56,7 +56,11 @@ struct Builder<'d> {
 
 /// Lower every network of a checked agent onto `device`.
 pub fn lower_agent(agent: &ir::Agent, device: &Device) -> Result<Lowered, LowerError> {
-    let mut b = Builder { device, shared: BTreeMap::new(), shared_layers: Vec::new() };
+    let mut b = Builder {
+        device,
+        shared: BTreeMap::new(),
+        shared_layers: Vec::new(),
+    };
     let mut nets = Vec::new();
     let mut names = BTreeMap::new();
     let mut heads = BTreeMap::new();
@@ -65,22 +69,44 @@ pub fn lower_agent(agent: &ir::Agent, device: &Device) -> Result<Lowered, LowerE
         let torso = b.block(&net.torso)?;
         let mut hs = Vec::new();
         for (hi, (role, head)) in net.heads.iter().enumerate() {
-            let squash = head.args.get("squash").and_then(ir::Value::as_bool).unwrap_or(false);
-            let layer = HeadLayer::new(&head.kind, head.input, head.outputs, squash, device).ok_or_else(|| {
-                LowerError { path: head.path.clone(), kind: head.kind.clone(), reason: "unknown head".into() }
-            })?;
+            let squash = head
+                .args
+                .get("squash")
+                .and_then(ir::Value::as_bool)
+                .unwrap_or(false);
+            let layer = HeadLayer::new(&head.kind, head.input, head.outputs, squash, device)
+                .ok_or_else(|| LowerError {
+                    path: head.path.clone(),
+                    kind: head.kind.clone(),
+                    reason: "unknown head".into(),
+                })?;
             hs.push(layer);
             heads.insert(role.clone(), (ni, hi));
         }
         names.insert(net.name.clone(), ni);
-        nets.push(Net { encoder, torso, heads: hs });
+        nets.push(Net {
+            encoder,
+            torso,
+            heads: hs,
+        });
     }
-    Ok(Lowered { model: AgentModel { nets, shared: b.shared_layers }, nets: names, heads })
+    Ok(Lowered {
+        model: AgentModel {
+            nets,
+            shared: b.shared_layers,
+        },
+        nets: names,
+        heads,
+    })
 }
 
 /// Lower a single block (for tests and `summary` agreement checks).
 pub fn lower_block(block: &Block, device: &Device) -> Result<(Layer, Vec<Layer>), LowerError> {
-    let mut b = Builder { device, shared: BTreeMap::new(), shared_layers: Vec::new() };
+    let mut b = Builder {
+        device,
+        shared: BTreeMap::new(),
+        shared_layers: Vec::new(),
+    };
     let layer = b.block(block)?;
     Ok((layer, b.shared_layers))
 }
@@ -102,9 +128,16 @@ impl Builder<'_> {
         let d = self.device;
         let a = &blk.args;
         let (fi, fo) = (blk.input, blk.output);
-        let err = |reason: &str| LowerError { path: blk.path.clone(), kind: blk.kind.clone(), reason: reason.into() };
+        let err = |reason: &str| LowerError {
+            path: blk.path.clone(),
+            kind: blk.kind.clone(),
+            reason: reason.into(),
+        };
         let child = |s: &mut Self, i: usize| -> Result<Layer, LowerError> {
-            let c = blk.children.get(i).ok_or_else(|| err("missing child block"))?;
+            let c = blk
+                .children
+                .get(i)
+                .ok_or_else(|| err("missing child block"))?;
             s.block(c)
         };
         Ok(match blk.kind.as_str() {
@@ -112,7 +145,11 @@ impl Builder<'_> {
             "linear" => Layer::Linear(LinearConfig::new(fi, fo).with_bias(a.bool("bias")).init(d)),
             "mlp" => {
                 let widths: Vec<usize> = match a.get("widths") {
-                    Some(ir::Value::List(ws)) => ws.iter().filter_map(|w| w.as_int()).map(|w| w as usize).collect(),
+                    Some(ir::Value::List(ws)) => ws
+                        .iter()
+                        .filter_map(|w| w.as_int())
+                        .map(|w| w as usize)
+                        .collect(),
                     _ => return Err(err("mlp without widths")),
                 };
                 Layer::Mlp(Mlp::new(fi, &widths, a.str("act"), d))
@@ -122,24 +159,35 @@ impl Builder<'_> {
             "dropout" => Layer::Dropout(DropoutConfig::new(a.float("p")).init()),
             "ffn" => Layer::Ffn(Ffn::new(fi, a.int("expansion") as usize, a.str("act"), d)),
             "seq" => {
-                let layers = (0..blk.children.len()).map(|i| child(self, i)).collect::<Result<_, _>>()?;
+                let layers = (0..blk.children.len())
+                    .map(|i| child(self, i))
+                    .collect::<Result<_, _>>()?;
                 Layer::Seq(Seq { layers })
             }
-            "residual" => Layer::Residual(Wrap { inner: vec![child(self, 0)?] }),
+            "residual" => Layer::Residual(Wrap {
+                inner: vec![child(self, 0)?],
+            }),
             "gated_residual" => Layer::GatedResidual(GatedResidual {
                 gate: LinearConfig::new(fi, fi).init(d),
                 inner: vec![child(self, 0)?],
             }),
-            "prenorm" => Layer::PreNorm(NormWrap { norm: Norm::new(a.str("norm"), fi, d), inner: vec![child(self, 0)?] }),
-            "postnorm" => {
-                Layer::PostNorm(NormWrap { norm: Norm::new(a.str("norm"), fo, d), inner: vec![child(self, 0)?] })
-            }
+            "prenorm" => Layer::PreNorm(NormWrap {
+                norm: Norm::new(a.str("norm"), fi, d),
+                inner: vec![child(self, 0)?],
+            }),
+            "postnorm" => Layer::PostNorm(NormWrap {
+                norm: Norm::new(a.str("norm"), fo, d),
+                inner: vec![child(self, 0)?],
+            }),
             "gru" => Layer::Gru(Gru::new(fi, fo, d)),
             "lstm" => Layer::Lstm(Lstm::new(fi, fo, d)),
             "mingru" => Layer::MinGru(MinGru::new(fi, fo, d)),
             "attention" => Layer::Attention(self.attention(blk)?),
             "segment_recurrence" => {
-                let inner = blk.children.first().ok_or_else(|| err("missing attention block"))?;
+                let inner = blk
+                    .children
+                    .first()
+                    .ok_or_else(|| err("missing attention block"))?;
                 if inner.kind != "attention" {
                     return Err(err("segment_recurrence wraps an attention block"));
                 }
@@ -148,13 +196,23 @@ impl Builder<'_> {
                     memory: a.int("memory") as usize,
                 })
             }
-            other => return Err(err(&format!("block `{other}` has no lowering in this build"))),
+            other => {
+                return Err(err(&format!(
+                    "block `{other}` has no lowering in this build"
+                )));
+            }
         })
     }
 
     fn attention(&self, blk: &Block) -> Result<Attention, LowerError> {
         let a = &blk.args;
-        Ok(Attention::new(blk.input, a.int("heads") as usize, a.int("ctx") as usize, a.str("pos"), self.device))
+        Ok(Attention::new(
+            blk.input,
+            a.int("heads") as usize,
+            a.int("ctx") as usize,
+            a.str("pos"),
+            self.device,
+        ))
     }
 }
 

@@ -115,8 +115,10 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
         Some(dir) => {
             let ckpt = checkpoint::latest(dir)?;
             let target = algo.state().target;
-            let (model, state) = checkpoint::load(&ckpt, &agent.hash, algo.model().clone(), target)?;
-            algo.restore(model, state).map_err(|reason| checkpoint::CheckpointError::Invalid { path: ckpt, reason })?;
+            let (model, state) =
+                checkpoint::load(&ckpt, &agent.hash, algo.model().clone(), target)?;
+            algo.restore(model, state)
+                .map_err(|reason| checkpoint::CheckpointError::Invalid { path: ckpt, reason })?;
             dir.clone()
         }
         None => rundir::create(&opts.out, agent).map_err(|e| TrainError::Io(e.to_string()))?,
@@ -129,14 +131,20 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
     let ckpt_every = opts.checkpoint_every.unwrap_or(eval_every).max(1);
     let mut dash = dashboard::Dashboard::new(total, algo.env_steps(), opts.quiet);
     let started = Instant::now();
-    let (mut next_eval, mut next_ckpt) = (next_multiple(algo.env_steps(), eval_every), next_multiple(algo.env_steps(), ckpt_every));
+    let (mut next_eval, mut next_ckpt) = (
+        next_multiple(algo.env_steps(), eval_every),
+        next_multiple(algo.env_steps(), ckpt_every),
+    );
     let mut iterations = 0u64;
     let mut last_return = None;
     let mut recent = std::collections::VecDeque::new();
     let mut stopped_early = false;
     let (mut sps_steps, mut sps_time) = (0u64, 0f64);
     while algo.env_steps() < total {
-        if opts.interrupt.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+        if opts
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst))
             || opts.max_iterations.is_some_and(|m| iterations >= m)
         {
             stopped_early = true;
@@ -181,28 +189,64 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
                 row.insert("eval_return".into(), e.return_mean);
                 row.insert("eval_return_std".into(), e.return_std);
                 row.insert("eval_length".into(), e.length_mean);
-                dash.println(&format!("step {steps}: eval return {:.3} ± {:.3}", e.return_mean, e.return_std));
+                dash.println(&format!(
+                    "step {steps}: eval return {:.3} ± {:.3}",
+                    e.return_mean, e.return_std
+                ));
             }
         }
         metrics.write(&row).map_err(io)?;
-        let tb_rows: Vec<(String, f64)> = row.iter().filter(|(k, _)| *k != "env_steps").map(|(k, v)| (k.clone(), *v)).collect();
+        let tb_rows: Vec<(String, f64)> = row
+            .iter()
+            .filter(|(k, _)| *k != "env_steps")
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         tb.scalars(steps, &tb_rows).map_err(io)?;
-        let mean_recent = if recent.is_empty() { f32::NAN } else { recent.iter().sum::<f32>() / recent.len() as f32 };
-        dash.update(steps, total, &format!("sps {:.0}  return {:.2}", row["sps"], mean_recent));
+        let mean_recent = if recent.is_empty() {
+            f32::NAN
+        } else {
+            recent.iter().sum::<f32>() / recent.len() as f32
+        };
+        dash.update(
+            steps,
+            total,
+            &format!("sps {:.0}  return {:.2}", row["sps"], mean_recent),
+        );
         if steps >= next_ckpt {
             next_ckpt = next_multiple(steps, ckpt_every);
             checkpoint::save(&dir, steps, &agent.hash, algo.model(), algo.state())?;
         }
     }
     dash.finish();
-    checkpoint::save(&dir, algo.env_steps(), &agent.hash, algo.model(), algo.state())?;
-    let final_eval = if stopped_early { None } else { evaluate(agent, algo.as_ref()) };
+    checkpoint::save(
+        &dir,
+        algo.env_steps(),
+        &agent.hash,
+        algo.model(),
+        algo.state(),
+    )?;
+    let final_eval = if stopped_early {
+        None
+    } else {
+        evaluate(agent, algo.as_ref())
+    };
     if let Some(e) = &final_eval {
         let s = serde_json::to_string_pretty(e).expect("json");
         std::fs::write(dir.join("eval.json"), s).map_err(io)?;
     }
-    let sps = if sps_time > 0.0 { sps_steps as f64 / sps_time } else { 0.0 };
-    Ok(RunSummary { dir, env_steps: algo.env_steps(), final_eval, last_train_return: last_return, sps, stopped_early })
+    let sps = if sps_time > 0.0 {
+        sps_steps as f64 / sps_time
+    } else {
+        0.0
+    };
+    Ok(RunSummary {
+        dir,
+        env_steps: algo.env_steps(),
+        final_eval,
+        last_train_return: last_return,
+        sps,
+        stopped_early,
+    })
 }
 
 fn next_multiple(steps: u64, every: u64) -> u64 {
@@ -212,9 +256,16 @@ fn next_multiple(steps: u64, every: u64) -> u64 {
 /// Greedy evaluation of an algorithm's current policy on fresh environments.
 pub fn evaluate(agent: &ir::Agent, algo: &dyn algorithms::Algorithm) -> Option<eval::EvalResult> {
     let episodes = agent.train.eval_episodes as usize;
-    let envs = agent.hparams.get("num_eval_envs").and_then(ir::Value::as_int).unwrap_or(16) as usize;
+    let envs = agent
+        .hparams
+        .get("num_eval_envs")
+        .and_then(ir::Value::as_int)
+        .unwrap_or(16) as usize;
     let squash = agent.networks.iter().flat_map(|n| &n.heads).any(|(_, h)| {
-        h.args.get("squash").and_then(ir::Value::as_bool).unwrap_or(false)
+        h.args
+            .get("squash")
+            .and_then(ir::Value::as_bool)
+            .unwrap_or(false)
     });
     eval::evaluate(
         algo.model(),

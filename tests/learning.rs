@@ -19,16 +19,32 @@ fn ppo_cartpole(steps: u64, torso_gru: bool) -> memoraxc::check::ir::Agent {
         _ => unreachable!(),
     };
     let net = |name: &str, head: &str| {
-        let torso = if torso_gru { b::residual(b::gru(64, 64)) } else { b::identity(64) };
-        b::network(name, b::mlp(env.obs_dim, &[64, 64], "tanh"), torso, vec![(name, b::head(head, 64, a))])
+        let torso = if torso_gru {
+            b::residual(b::gru(64, 64))
+        } else {
+            b::identity(64)
+        };
+        b::network(
+            name,
+            b::mlp(env.obs_dim, &[64, 64], "tanh"),
+            torso,
+            vec![(name, b::head(head, 64, a))],
+        )
     };
     b::agent(
         "ppo_cartpole",
         env.clone(),
         "ppo",
-        vec![("num_envs", Value::Int(8)), ("num_steps", Value::Int(128)), ("minibatches", Value::Int(4))],
+        vec![
+            ("num_envs", Value::Int(8)),
+            ("num_steps", Value::Int(128)),
+            ("minibatches", Value::Int(4)),
+        ],
         vec![net("actor", "categorical"), net("critic", "value")],
-        vec![("lr", Value::Float(2.5e-4)), ("clip_norm", Value::Float(0.5))],
+        vec![
+            ("lr", Value::Float(2.5e-4)),
+            ("clip_norm", Value::Float(0.5)),
+        ],
         steps,
         1,
     )
@@ -37,29 +53,62 @@ fn ppo_cartpole(steps: u64, torso_gru: bool) -> memoraxc::check::ir::Agent {
 #[test]
 fn ppo_mlp_learns_cartpole() {
     let agent = ppo_cartpole(60_000, false);
-    let opts = TrainOptions { out: out_dir("ppo"), ..TrainOptions::default() };
+    let opts = TrainOptions {
+        out: out_dir("ppo"),
+        ..TrainOptions::default()
+    };
     let s = train::run(&agent, &opts).expect("training runs");
     let e = s.final_eval.expect("final evaluation");
     // random policy: ~22; a learning PPO is far above that after 60k steps
-    assert!(e.return_mean > 150.0, "eval return {} after {} steps", e.return_mean, s.env_steps);
+    assert!(
+        e.return_mean > 150.0,
+        "eval return {} after {} steps",
+        e.return_mean,
+        s.env_steps
+    );
     std::fs::remove_dir_all(&opts.out).ok();
 }
 
 #[test]
 fn ppo_gru_learns_cartpole() {
     let agent = ppo_cartpole(40_000, true);
-    let opts = TrainOptions { out: out_dir("ppo-gru"), ..TrainOptions::default() };
+    let opts = TrainOptions {
+        out: out_dir("ppo-gru"),
+        ..TrainOptions::default()
+    };
     let s = train::run(&agent, &opts).expect("training runs");
     let e = s.final_eval.expect("final evaluation");
-    eprintln!("ppo-gru: eval {:.1} at {} steps, {:.0} sps", e.return_mean, s.env_steps, s.sps);
-    assert!(e.return_mean > 100.0, "eval return {} after {} steps", e.return_mean, s.env_steps);
+    eprintln!(
+        "ppo-gru: eval {:.1} at {} steps, {:.0} sps",
+        e.return_mean, s.env_steps, s.sps
+    );
+    assert!(
+        e.return_mean > 100.0,
+        "eval return {} after {} steps",
+        e.return_mean,
+        s.env_steps
+    );
     std::fs::remove_dir_all(&opts.out).ok();
 }
 
 fn q_agent(algorithm: &str, steps: u64, hparams: Vec<(&str, Value)>) -> memoraxc::check::ir::Agent {
     let env = envs::info("gymnax::CartPole-v1").expect("cartpole");
-    let net = b::network("q", b::mlp(env.obs_dim, &[120, 84], "relu"), b::identity(84), vec![("q", b::head("q", 84, 2))]);
-    b::agent(algorithm, env, algorithm, hparams, vec![net], vec![("lr", Value::Float(3e-4))], steps, 3)
+    let net = b::network(
+        "q",
+        b::mlp(env.obs_dim, &[120, 84], "relu"),
+        b::identity(84),
+        vec![("q", b::head("q", 84, 2))],
+    );
+    b::agent(
+        algorithm,
+        env,
+        algorithm,
+        hparams,
+        vec![net],
+        vec![("lr", Value::Float(3e-4))],
+        steps,
+        3,
+    )
 }
 
 #[test]
@@ -75,21 +124,47 @@ fn dqn_learns_cartpole() {
             ("train_frequency", Value::Int(10)),
         ],
     );
-    let opts = TrainOptions { out: out_dir("dqn"), ..TrainOptions::default() };
+    let opts = TrainOptions {
+        out: out_dir("dqn"),
+        ..TrainOptions::default()
+    };
     let s = train::run(&agent, &opts).expect("training runs");
     let e = s.final_eval.expect("final evaluation");
-    eprintln!("dqn: eval {:.1} at {} steps, {:.0} sps", e.return_mean, s.env_steps, s.sps);
-    assert!(e.return_mean > 100.0, "eval return {} after {} steps", e.return_mean, s.env_steps);
+    eprintln!(
+        "dqn: eval {:.1} at {} steps, {:.0} sps",
+        e.return_mean, s.env_steps, s.sps
+    );
+    assert!(
+        e.return_mean > 100.0,
+        "eval return {} after {} steps",
+        e.return_mean,
+        s.env_steps
+    );
     std::fs::remove_dir_all(&opts.out).ok();
 }
 
 #[test]
 fn pqn_learns_cartpole() {
-    let agent = q_agent("pqn", 80_000, vec![("num_envs", Value::Int(16)), ("num_steps", Value::Int(32))]);
-    let opts = TrainOptions { out: out_dir("pqn"), ..TrainOptions::default() };
+    let agent = q_agent(
+        "pqn",
+        80_000,
+        vec![("num_envs", Value::Int(16)), ("num_steps", Value::Int(32))],
+    );
+    let opts = TrainOptions {
+        out: out_dir("pqn"),
+        ..TrainOptions::default()
+    };
     let s = train::run(&agent, &opts).expect("training runs");
     let e = s.final_eval.expect("final evaluation");
-    eprintln!("pqn: eval {:.1} at {} steps, {:.0} sps", e.return_mean, s.env_steps, s.sps);
-    assert!(e.return_mean > 100.0, "eval return {} after {} steps", e.return_mean, s.env_steps);
+    eprintln!(
+        "pqn: eval {:.1} at {} steps, {:.0} sps",
+        e.return_mean, s.env_steps, s.sps
+    );
+    assert!(
+        e.return_mean > 100.0,
+        "eval return {} after {} steps",
+        e.return_mean,
+        s.env_steps
+    );
     std::fs::remove_dir_all(&opts.out).ok();
 }

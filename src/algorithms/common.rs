@@ -54,19 +54,35 @@ impl Optim {
         let eps = args.get("eps").and_then(Value::as_f64).unwrap_or(1e-8) as f32;
         let inner = match name {
             "adamw" => {
-                let wd = args.get("weight_decay").and_then(Value::as_f64).unwrap_or(0.01) as f32;
-                AdamWConfig::new().with_epsilon(eps).with_weight_decay(wd).init()
+                let wd = args
+                    .get("weight_decay")
+                    .and_then(Value::as_f64)
+                    .unwrap_or(0.01) as f32;
+                AdamWConfig::new()
+                    .with_epsilon(eps)
+                    .with_weight_decay(wd)
+                    .init()
             }
             _ => AdamConfig::new().with_epsilon(eps).init(),
         };
-        let lr = args.get("lr").map(LrSchedule::from_value).unwrap_or(LrSchedule::Constant(3e-4));
+        let lr = args
+            .get("lr")
+            .map(LrSchedule::from_value)
+            .unwrap_or(LrSchedule::Constant(3e-4));
         let clip_norm = args.get("clip_norm").and_then(Value::as_f64);
-        Optim { inner, lr, clip_norm }
+        Optim {
+            inner,
+            lr,
+            clip_norm,
+        }
     }
 
     /// Serialise the optimizer state (burnpack bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.inner.into_bytes().map(|b| b.to_vec()).unwrap_or_default()
+        self.inner
+            .into_bytes()
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
     }
 
     /// Restore the optimizer state from [`Optim::to_bytes`] output.
@@ -88,7 +104,11 @@ impl Optim {
 }
 
 /// Scale all gradients so their global L2 norm is at most `max_norm`; returns the norm before.
-pub fn clip_global_norm<M: Module>(model: &M, grads: &mut GradientsParams, max_norm: Option<f32>) -> f32 {
+pub fn clip_global_norm<M: Module>(
+    model: &M,
+    grads: &mut GradientsParams,
+    max_norm: Option<f32>,
+) -> f32 {
     struct Ids(Vec<(ParamId, usize)>);
     impl ModuleVisitor for Ids {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
@@ -144,7 +164,10 @@ pub fn tensor<const D: usize>(data: Vec<f32>, dims: [usize; D], device: &Device)
 
 /// Tensor → host `Vec<f32>` (row-major).
 pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 tensor data")
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 tensor data")
 }
 
 /// `[B]` bool flags → `[1, B]` float tensor.
@@ -242,7 +265,9 @@ impl Rng64 {
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             z ^ (z >> 31)
         };
-        Rng64 { s: [next(), next(), next(), next()] }
+        Rng64 {
+            s: [next(), next(), next(), next()],
+        }
     }
 }
 

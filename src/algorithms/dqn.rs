@@ -63,7 +63,10 @@ impl DqnConfig {
             exploration_fraction: f("exploration_fraction", 0.5),
             train_frequency: f("train_frequency", 10.0) as u64,
             learning_starts: f("learning_starts", batch_size as f64) as u64,
-            double: a.get("double").and_then(ir::Value::as_bool).unwrap_or(false),
+            double: a
+                .get("double")
+                .and_then(ir::Value::as_bool)
+                .unwrap_or(false),
         }
     }
 
@@ -104,7 +107,14 @@ impl Replay {
         }
     }
     /// Append one transition (overwriting the oldest when full).
-    pub fn push(&mut self, obs: &[f32], action: u32, reward: f32, next_obs: &[f32], terminal: bool) {
+    pub fn push(
+        &mut self,
+        obs: &[f32],
+        action: u32,
+        reward: f32,
+        next_obs: &[f32],
+        terminal: bool,
+    ) {
         let (i, d) = (self.head, self.dim);
         self.obs[i * d..(i + 1) * d].copy_from_slice(obs);
         self.next_obs[i * d..(i + 1) * d].copy_from_slice(next_obs);
@@ -150,14 +160,21 @@ impl Dqn {
     /// Lower the agent and set up its environments and replay.
     pub fn new(agent: &ir::Agent, device: &Device) -> Result<Self, AlgoError> {
         let cfg = DqnConfig::from_args(&agent.hparams);
-        let lowered = lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
-        let q = lowered.head("q").ok_or_else(|| AlgoError::Config("dqn needs a q head".into()))?;
+        let lowered =
+            lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
+        let q = lowered
+            .head("q")
+            .ok_or_else(|| AlgoError::Config("dqn needs a q head".into()))?;
         let mut env = envs::make(&agent.env.id, cfg.num_envs)
             .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
         let obs_dim = env.info().obs_dim;
         let actions = match env.info().action {
             ActionSpace::Discrete(n) => n,
-            _ => return Err(AlgoError::Config("dqn needs a discrete action space".into())),
+            _ => {
+                return Err(AlgoError::Config(
+                    "dqn needs a discrete action space".into(),
+                ));
+            }
         };
         let mut batch = StepBatch::new(cfg.num_envs, obs_dim);
         env.reset(agent.train.seed, &mut batch);
@@ -207,20 +224,33 @@ impl Dqn {
             })
             .collect();
         let obs = self.batch.obs.clone();
-        self.env.step(&Actions::Discrete(acts.clone()), &mut self.batch);
+        self.env
+            .step(&Actions::Discrete(acts.clone()), &mut self.batch);
         self.env_steps += n as u64;
         self.stats.record(&self.batch);
         let d = self.obs_dim;
         for (i, &a) in acts.iter().enumerate() {
             let ended = self.batch.terminated[i] || self.batch.truncated[i];
-            let next = if ended { &self.batch.final_obs[i * d..(i + 1) * d] } else { &self.batch.obs[i * d..(i + 1) * d] };
-            self.replay.push(&obs[i * d..(i + 1) * d], a, self.batch.reward[i], next, self.batch.terminated[i]);
+            let next = if ended {
+                &self.batch.final_obs[i * d..(i + 1) * d]
+            } else {
+                &self.batch.obs[i * d..(i + 1) * d]
+            };
+            self.replay.push(
+                &obs[i * d..(i + 1) * d],
+                a,
+                self.batch.reward[i],
+                next,
+                self.batch.terminated[i],
+            );
         }
     }
 
     fn train_step(&mut self, progress: f64) -> Result<(f32, f32), AlgoError> {
         let (bs, d, na) = (self.cfg.batch_size, self.obs_dim, self.actions);
-        let idx: Vec<usize> = (0..bs).map(|_| self.rng.random_range(0..self.replay.len())).collect();
+        let idx: Vec<usize> = (0..bs)
+            .map(|_| self.rng.random_range(0..self.replay.len()))
+            .collect();
         let mut obs = Vec::with_capacity(bs * d);
         let mut next = Vec::with_capacity(bs * d);
         for &i in &idx {
@@ -228,8 +258,11 @@ impl Dqn {
             next.extend_from_slice(&self.replay.next_obs[i * d..(i + 1) * d]);
         }
         let tq = self.q_values(&self.target, &next, bs);
-        let online_next =
-            if self.cfg.double { Some(self.q_values(&self.model.as_ref().expect("model").valid(), &next, bs)) } else { None };
+        let online_next = if self.cfg.double {
+            Some(self.q_values(&self.model.as_ref().expect("model").valid(), &next, bs))
+        } else {
+            None
+        };
         let targets: Vec<f32> = idx
             .iter()
             .enumerate()
@@ -248,9 +281,16 @@ impl Dqn {
         let x = tensor(obs, [1, bs, d], dev);
         let start = tensor(vec![0.0; bs], [1, bs], dev);
         let carry = model.init_carry(self.q.0, bs, dev);
-        let q: Tensor<2> = model.forward(self.q.0, x, &start, carry).heads[self.q.1].clone().reshape([bs, na]);
+        let q: Tensor<2> = model.forward(self.q.0, x, &start, carry).heads[self.q.1]
+            .clone()
+            .reshape([bs, na]);
         let a = Tensor::<2, Int>::from_data(
-            TensorData::new(idx.iter().map(|&i| self.replay.actions[i] as i64).collect::<Vec<_>>(), [bs, 1]),
+            TensorData::new(
+                idx.iter()
+                    .map(|&i| self.replay.actions[i] as i64)
+                    .collect::<Vec<_>>(),
+                [bs, 1],
+            ),
             dev,
         );
         let q_sa: Tensor<1> = q.gather(1, a).reshape([bs]);
@@ -260,7 +300,11 @@ impl Dqn {
         let q_mean = q_sa.detach().mean().into_scalar::<f32>();
         if !loss_v.is_finite() {
             self.model = Some(model);
-            return Err(AlgoError::NonFinite("td_loss".into(), loss_v, self.env_steps));
+            return Err(AlgoError::NonFinite(
+                "td_loss".into(),
+                loss_v,
+                self.env_steps,
+            ));
         }
         let (model, _norm) = self.optim.step(model, loss, progress);
         self.model = Some(model);
@@ -283,7 +327,10 @@ pub fn soft_update(target: AgentModel, online: &AgentModel, tau: f32) -> AgentMo
     }
     impl ModuleMapper for Mix {
         fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let src = self.src.next().expect("target and online networks have the same structure");
+            let src = self
+                .src
+                .next()
+                .expect("target and online networks have the same structure");
             let tau = self.tau;
             p.map(|t| {
                 let s: Tensor<D> = src.reshape(t.shape());
@@ -293,7 +340,10 @@ pub fn soft_update(target: AgentModel, online: &AgentModel, tau: f32) -> AgentMo
     }
     let mut c = Collect::default();
     online.visit(&mut c);
-    target.map(&mut Mix { src: c.0.into_iter(), tau })
+    target.map(&mut Mix {
+        src: c.0.into_iter(),
+        tau,
+    })
 }
 
 impl Algorithm for Dqn {
@@ -307,14 +357,20 @@ impl Algorithm for Dqn {
                 self.act_and_store(&valid);
             }
             drop(valid);
-            if self.env_steps >= self.cfg.learning_starts && self.replay.len() >= self.cfg.batch_size {
+            if self.env_steps >= self.cfg.learning_starts
+                && self.replay.len() >= self.cfg.batch_size
+            {
                 let (l, q) = self.train_step(progress)?;
                 losses = (losses.0 + l, losses.1 + q, losses.2 + 1);
             }
             if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
                 let online = self.model.as_ref().expect("model").valid();
                 let target = std::mem::replace(&mut self.target, online.clone());
-                self.target = if self.cfg.tau >= 1.0 { online } else { soft_update(target, &online, self.cfg.tau) };
+                self.target = if self.cfg.tau >= 1.0 {
+                    online
+                } else {
+                    soft_update(target, &online, self.cfg.tau)
+                };
                 self.last_target_update = self.env_steps;
             }
         }
@@ -323,14 +379,23 @@ impl Algorithm for Dqn {
             scalars.insert("td_loss".into(), losses.0 / losses.2 as f32);
             scalars.insert("q_mean".into(), losses.1 / losses.2 as f32);
         }
-        scalars.insert("epsilon".into(), self.cfg.epsilon(self.env_steps, self.total_steps));
-        Ok(IterStats { env_steps: self.env_steps - before, episodes: self.stats.take(), scalars })
+        scalars.insert(
+            "epsilon".into(),
+            self.cfg.epsilon(self.env_steps, self.total_steps),
+        );
+        Ok(IterStats {
+            env_steps: self.env_steps - before,
+            episodes: self.stats.take(),
+            scalars,
+        })
     }
     fn env_steps(&self) -> u64 {
         self.env_steps
     }
     fn steps_per_iteration(&self) -> u64 {
-        self.grad_steps_per_iter * (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1) * self.cfg.num_envs as u64
+        self.grad_steps_per_iter
+            * (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1)
+            * self.cfg.num_envs as u64
     }
     fn model(&self) -> &AgentModel {
         self.model.as_ref().expect("model")
@@ -351,9 +416,12 @@ impl Algorithm for Dqn {
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
         self.optim.load_bytes(state.optimizer)?;
-        self.env_steps = state.meta["env_steps"].as_u64().ok_or("checkpoint lacks env_steps")?;
+        self.env_steps = state.meta["env_steps"]
+            .as_u64()
+            .ok_or("checkpoint lacks env_steps")?;
         self.last_target_update = state.meta["last_target_update"].as_u64().unwrap_or(0);
-        self.rng.s = serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
+        self.rng.s =
+            serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
         if let Some(t) = state.target {
             self.target = t;
         }

@@ -24,13 +24,21 @@ pub struct EvalResult {
 /// Greedy action of each row of head outputs.
 pub fn greedy_actions(out: &[f32], rows: usize, action: &ActionSpace, squash: bool) -> Actions {
     match action {
-        ActionSpace::Discrete(n) => Actions::Discrete((0..rows).map(|r| argmax(&out[r * n..(r + 1) * n])).collect()),
+        ActionSpace::Discrete(n) => Actions::Discrete(
+            (0..rows)
+                .map(|r| argmax(&out[r * n..(r + 1) * n]))
+                .collect(),
+        ),
         ActionSpace::Box { dim, low, high } => {
             let mut a = Vec::with_capacity(rows * dim);
             for r in 0..rows {
                 for d in 0..*dim {
                     let m = out[r * dim + d];
-                    let v = if squash { low[d] + (m.tanh() + 1.0) * 0.5 * (high[d] - low[d]) } else { m };
+                    let v = if squash {
+                        low[d] + (m.tanh() + 1.0) * 0.5 * (high[d] - low[d])
+                    } else {
+                        m
+                    };
                     a.push(v.clamp(low[d], high[d]));
                 }
             }

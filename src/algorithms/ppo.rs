@@ -19,7 +19,8 @@ use crate::runtime::carry::Carry;
 use crate::runtime::net::AgentModel;
 
 use super::common::{
-    EpisodeStats, Optim, Rng64, flags, gather_cols, host, normal, permutation, sample_categorical, tensor,
+    EpisodeStats, Optim, Rng64, flags, gather_cols, host, normal, permutation, sample_categorical,
+    tensor,
 };
 use super::returns::{gae, normalize};
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
@@ -107,9 +108,14 @@ impl Ppo {
     /// Lower the agent and set up its environments.
     pub fn new(agent: &ir::Agent, device: &Device) -> Result<Self, AlgoError> {
         let cfg = PpoConfig::from_args(&agent.hparams);
-        let lowered = lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
-        let actor = lowered.head("actor").ok_or_else(|| AlgoError::Config("ppo needs an actor head".into()))?;
-        let critic = lowered.head("critic").ok_or_else(|| AlgoError::Config("ppo needs a critic head".into()))?;
+        let lowered =
+            lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
+        let actor = lowered
+            .head("actor")
+            .ok_or_else(|| AlgoError::Config("ppo needs an actor head".into()))?;
+        let critic = lowered
+            .head("critic")
+            .ok_or_else(|| AlgoError::Config("ppo needs a critic head".into()))?;
         let mut env = envs::make(&agent.env.id, cfg.num_envs)
             .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
         let obs_dim = env.info().obs_dim;
@@ -169,18 +175,30 @@ impl Ppo {
             r.starts.extend_from_slice(&self.batch.start);
             let obs = tensor(self.batch.obs.clone(), [1, n, f], &self.plain);
             let start = flags(&self.batch.start, &self.plain);
-            let a_out = model.forward(self.actor.0, obs.clone(), &start, self.carries[&self.actor.0].clone());
+            let a_out = model.forward(
+                self.actor.0,
+                obs.clone(),
+                &start,
+                self.carries[&self.actor.0].clone(),
+            );
             let pol = host(a_out.heads[self.actor.1].clone());
             let value = if same_net {
                 host(a_out.heads[self.critic.1].clone())
             } else {
-                let c_out = model.forward(self.critic.0, obs, &start, self.carries[&self.critic.0].clone());
+                let c_out = model.forward(
+                    self.critic.0,
+                    obs,
+                    &start,
+                    self.carries[&self.critic.0].clone(),
+                );
                 let v = host(c_out.heads[self.critic.1].clone());
                 self.carries.insert(self.critic.0, c_out.carry);
                 v
             };
             self.carries.insert(self.actor.0, a_out.carry);
-            let log_std = model.nets[self.actor.0].heads[self.actor.1].log_std().map(host);
+            let log_std = model.nets[self.actor.0].heads[self.actor.1]
+                .log_std()
+                .map(host);
             let actions = self.sample(&pol, log_std.as_deref(), &mut r);
             r.values.extend_from_slice(&value);
             self.env.step(&actions, &mut self.batch);
@@ -196,7 +214,8 @@ impl Ppo {
                 }
             }
             r.rewards.extend_from_slice(&rewards);
-            r.dones.extend((0..n).map(|i| self.batch.terminated[i] || self.batch.truncated[i]));
+            r.dones
+                .extend((0..n).map(|i| self.batch.terminated[i] || self.batch.truncated[i]));
         }
         r
     }
@@ -204,9 +223,18 @@ impl Ppo {
     /// Critic values of the true last observations (before auto-reset), continuing the carry.
     fn final_values(&self, model: &AgentModel) -> Vec<f32> {
         let n = self.cfg.num_envs;
-        let obs = tensor(self.batch.final_obs.clone(), [1, n, self.obs_dim], &self.plain);
+        let obs = tensor(
+            self.batch.final_obs.clone(),
+            [1, n, self.obs_dim],
+            &self.plain,
+        );
         let start = tensor(vec![0.0; n], [1, n], &self.plain);
-        let out = model.forward(self.critic.0, obs, &start, self.carries[&self.critic.0].clone());
+        let out = model.forward(
+            self.critic.0,
+            obs,
+            &start,
+            self.carries[&self.critic.0].clone(),
+        );
         host(out.heads[self.critic.1].clone())
     }
 
@@ -248,7 +276,12 @@ impl Ppo {
         let n = self.cfg.num_envs;
         let obs = tensor(self.batch.obs.clone(), [1, n, self.obs_dim], &self.plain);
         let start = flags(&self.batch.start, &self.plain);
-        let out = model.forward(self.critic.0, obs, &start, self.carries[&self.critic.0].clone());
+        let out = model.forward(
+            self.critic.0,
+            obs,
+            &start,
+            self.carries[&self.critic.0].clone(),
+        );
         host(out.heads[self.critic.1].clone())
     }
 }
@@ -261,17 +294,34 @@ impl Algorithm for Ppo {
         let r = self.rollout(&valid);
         let last = self.last_values(&valid);
         drop(valid);
-        let (mut adv, ret) = gae(&r.rewards, &r.values, &r.dones, &last, self.cfg.gamma, self.cfg.gae_lambda);
+        let (mut adv, ret) = gae(
+            &r.rewards,
+            &r.values,
+            &r.dones,
+            &last,
+            self.cfg.gamma,
+            self.cfg.gae_lambda,
+        );
         if self.cfg.normalize_advantage {
             normalize(&mut adv);
         }
         let (n, t_len, f) = (self.cfg.num_envs, self.cfg.num_steps, self.obs_dim);
-        let recurrent = [self.actor.0, self.critic.0].iter().any(|&k| start_carries[&k].floats_per_env() > 0);
+        let recurrent = [self.actor.0, self.critic.0]
+            .iter()
+            .any(|&k| start_carries[&k].floats_per_env() > 0);
         // sequence layout [T, B] (columns = envs) or flat layout [1, T·B] (columns = steps)
-        let (lt, lb) = if recurrent { (t_len, n) } else { (1, t_len * n) };
+        let (lt, lb) = if recurrent {
+            (t_len, n)
+        } else {
+            (1, t_len * n)
+        };
         let mb = lb / self.cfg.minibatches.max(1);
         let aw = self.action_width();
-        let starts: Vec<f32> = r.starts.iter().map(|&s| if s { 1.0 } else { 0.0 }).collect();
+        let starts: Vec<f32> = r
+            .starts
+            .iter()
+            .map(|&s| if s { 1.0 } else { 0.0 })
+            .collect();
         let mut model = model;
         let mut sums: BTreeMap<String, f32> = BTreeMap::new();
         let mut count = 0.0f32;
@@ -299,14 +349,21 @@ impl Algorithm for Ppo {
                 );
                 let carry_for = |net: usize| -> Carry {
                     let c = start_carries[&net].clone();
-                    let c = if recurrent { c.select_rows(&idx) } else { model.init_carry(net, m, &self.plain) };
+                    let c = if recurrent {
+                        c.select_rows(&idx)
+                    } else {
+                        model.init_carry(net, m, &self.plain)
+                    };
                     c.map(&mut |t| t.autodiff())
                 };
                 let a_out = model.forward(self.actor.0, obs.clone(), &st, carry_for(self.actor.0));
                 let values = if self.actor.0 == self.critic.0 {
                     a_out.heads[self.critic.1].clone()
                 } else {
-                    model.forward(self.critic.0, obs, &st, carry_for(self.critic.0)).heads[self.critic.1].clone()
+                    model
+                        .forward(self.critic.0, obs, &st, carry_for(self.critic.0))
+                        .heads[self.critic.1]
+                        .clone()
                 };
                 let values: Tensor<2> = values.reshape([lt, m]);
                 let pol = a_out.heads[self.actor.1].clone();
@@ -314,11 +371,15 @@ impl Algorithm for Ppo {
                     ActionSpace::Discrete(na) => {
                         let lsm = log_softmax(pol, 2);
                         let a_idx = Tensor::<3, Int>::from_data(
-                            TensorData::new(acts.iter().map(|&a| a as i64).collect::<Vec<_>>(), [lt, m, 1]),
+                            TensorData::new(
+                                acts.iter().map(|&a| a as i64).collect::<Vec<_>>(),
+                                [lt, m, 1],
+                            ),
                             dev,
                         );
                         let logp: Tensor<2> = lsm.clone().gather(2, a_idx).reshape([lt, m]);
-                        let ent: Tensor<2> = (lsm.clone().exp() * lsm).sum_dim(2).neg().reshape([lt, m]);
+                        let ent: Tensor<2> =
+                            (lsm.clone().exp() * lsm).sum_dim(2).neg().reshape([lt, m]);
                         let _ = na;
                         (logp, ent)
                     }
@@ -330,8 +391,9 @@ impl Algorithm for Ppo {
                         let a = tensor(acts, [lt, m, *dim], dev);
                         let z = (a - pol) / ls.clone().exp();
                         let c = 0.5 * std::f32::consts::TAU.ln();
-                        let logp: Tensor<2> =
-                            (z.square().mul_scalar(-0.5) - ls.clone() - c).sum_dim(2).reshape([lt, m]);
+                        let logp: Tensor<2> = (z.square().mul_scalar(-0.5) - ls.clone() - c)
+                            .sum_dim(2)
+                            .reshape([lt, m]);
                         let ent_per: Tensor<1> = (ls.add_scalar(0.5 + c)).sum_dim(2).reshape([1]);
                         let ent: Tensor<2> = ent_per.unsqueeze_dim::<2>(0).expand([lt, m]);
                         (logp, ent)
@@ -339,10 +401,14 @@ impl Algorithm for Ppo {
                 };
                 let ratio = (logp.clone() - old_logp.clone()).exp();
                 let pg1 = ratio.clone() * advs.clone();
-                let pg2 = ratio.clone().clamp(1.0 - self.cfg.clip, 1.0 + self.cfg.clip) * advs;
+                let pg2 = ratio
+                    .clone()
+                    .clamp(1.0 - self.cfg.clip, 1.0 + self.cfg.clip)
+                    * advs;
                 let pg_loss = pg1.min_pair(pg2).mean().neg();
                 let v_loss = if self.cfg.clip_vloss {
-                    let clipped = old_v.clone() + (values.clone() - old_v).clamp(-self.cfg.clip, self.cfg.clip);
+                    let clipped = old_v.clone()
+                        + (values.clone() - old_v).clamp(-self.cfg.clip, self.cfg.clip);
                     let a = (values - rets.clone()).square();
                     let b = (clipped - rets).square();
                     a.max_pair(b).mean().mul_scalar(0.5)
@@ -354,12 +420,31 @@ impl Algorithm for Ppo {
                     - ent.clone().mul_scalar(self.cfg.ent_coef);
                 let log_ratio = logp - old_logp;
                 let approx_kl = ((ratio.clone() - 1.0) - log_ratio).mean();
-                let clipfrac = (ratio - 1.0).abs().greater_elem(self.cfg.clip).float().mean();
+                let clipfrac = (ratio - 1.0)
+                    .abs()
+                    .greater_elem(self.cfg.clip)
+                    .float()
+                    .mean();
                 let scalars = host(Tensor::cat(
-                    vec![pg_loss.detach(), v_loss.detach(), ent.detach(), approx_kl.detach(), clipfrac.detach()],
+                    vec![
+                        pg_loss.detach(),
+                        v_loss.detach(),
+                        ent.detach(),
+                        approx_kl.detach(),
+                        clipfrac.detach(),
+                    ],
                     0,
                 ));
-                for (k, v) in ["policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"].iter().zip(&scalars) {
+                for (k, v) in [
+                    "policy_loss",
+                    "value_loss",
+                    "entropy",
+                    "approx_kl",
+                    "clipfrac",
+                ]
+                .iter()
+                .zip(&scalars)
+                {
                     if !v.is_finite() {
                         return Err(AlgoError::NonFinite(k.to_string(), *v, self.env_steps));
                     }
@@ -372,8 +457,15 @@ impl Algorithm for Ppo {
             }
         }
         self.model = Some(model);
-        let scalars = sums.into_iter().map(|(k, v)| (k, v / count.max(1.0))).collect();
-        Ok(IterStats { env_steps: (n * t_len) as u64, episodes: self.stats.take(), scalars })
+        let scalars = sums
+            .into_iter()
+            .map(|(k, v)| (k, v / count.max(1.0)))
+            .collect();
+        Ok(IterStats {
+            env_steps: (n * t_len) as u64,
+            episodes: self.stats.take(),
+            scalars,
+        })
     }
 
     fn env_steps(&self) -> u64 {
@@ -397,8 +489,11 @@ impl Algorithm for Ppo {
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
         self.optim.load_bytes(state.optimizer)?;
-        self.env_steps = state.meta["env_steps"].as_u64().ok_or("checkpoint lacks env_steps")?;
-        self.rng.s = serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
+        self.env_steps = state.meta["env_steps"]
+            .as_u64()
+            .ok_or("checkpoint lacks env_steps")?;
+        self.rng.s =
+            serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
         self.model = Some(model);
         Ok(())
     }

@@ -15,7 +15,9 @@ use crate::lower;
 use crate::runtime::carry::Carry;
 use crate::runtime::net::AgentModel;
 
-use super::common::{EpisodeStats, Optim, Rng64, argmax, flags, gather_cols, host, permutation, tensor};
+use super::common::{
+    EpisodeStats, Optim, Rng64, argmax, flags, gather_cols, host, permutation, tensor,
+};
 use super::returns::lambda_returns;
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
 
@@ -83,14 +85,21 @@ impl Pqn {
     /// Lower the agent and set up its environments.
     pub fn new(agent: &ir::Agent, device: &Device) -> Result<Self, AlgoError> {
         let cfg = PqnConfig::from_args(&agent.hparams);
-        let lowered = lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
-        let q = lowered.head("q").ok_or_else(|| AlgoError::Config("pqn needs a q head".into()))?;
+        let lowered =
+            lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
+        let q = lowered
+            .head("q")
+            .ok_or_else(|| AlgoError::Config("pqn needs a q head".into()))?;
         let mut env = envs::make(&agent.env.id, cfg.num_envs)
             .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
         let obs_dim = env.info().obs_dim;
         let actions = match env.info().action {
             ActionSpace::Discrete(n) => n,
-            _ => return Err(AlgoError::Config("pqn needs a discrete action space".into())),
+            _ => {
+                return Err(AlgoError::Config(
+                    "pqn needs a discrete action space".into(),
+                ));
+            }
         };
         let mut batch = StepBatch::new(cfg.num_envs, obs_dim);
         env.reset(agent.train.seed, &mut batch);
@@ -121,7 +130,13 @@ impl Pqn {
         self.cfg.start_e + (self.cfg.end_e - self.cfg.start_e) * frac
     }
 
-    fn q_step(&self, model: &AgentModel, obs: Vec<f32>, start: &[bool], carry: Carry) -> (Vec<f32>, Carry) {
+    fn q_step(
+        &self,
+        model: &AgentModel,
+        obs: Vec<f32>,
+        start: &[bool],
+        carry: Carry,
+    ) -> (Vec<f32>, Carry) {
         let n = self.cfg.num_envs;
         let x = tensor(obs, [1, n, self.obs_dim], &self.plain);
         let out = model.forward(self.q.0, x, &flags(start, &self.plain), carry);
@@ -135,16 +150,32 @@ fn max_row(q: &[f32]) -> f32 {
 
 impl Algorithm for Pqn {
     fn iterate(&mut self, progress: f64) -> Result<IterStats, AlgoError> {
-        let (n, t_len, f, na) = (self.cfg.num_envs, self.cfg.num_steps, self.obs_dim, self.actions);
+        let (n, t_len, f, na) = (
+            self.cfg.num_envs,
+            self.cfg.num_steps,
+            self.obs_dim,
+            self.actions,
+        );
         let model = self.model.take().expect("model");
         let valid = model.valid();
         let start_carry = self.carry.clone();
-        let (mut obs, mut starts, mut acts, mut rewards, mut dones) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut obs, mut starts, mut acts, mut rewards, mut dones) =
+            (vec![], vec![], vec![], vec![], vec![]);
         let mut max_q = Vec::with_capacity(t_len * n);
         for _ in 0..t_len {
             obs.extend_from_slice(&self.batch.obs);
-            starts.extend(self.batch.start.iter().map(|&s| if s { 1.0f32 } else { 0.0 }));
-            let (q, c) = self.q_step(&valid, self.batch.obs.clone(), &self.batch.start.clone(), self.carry.clone());
+            starts.extend(
+                self.batch
+                    .start
+                    .iter()
+                    .map(|&s| if s { 1.0f32 } else { 0.0 }),
+            );
+            let (q, c) = self.q_step(
+                &valid,
+                self.batch.obs.clone(),
+                &self.batch.start.clone(),
+                self.carry.clone(),
+            );
             self.carry = c;
             let eps = self.epsilon();
             let a: Vec<u32> = (0..n)
@@ -164,7 +195,12 @@ impl Algorithm for Pqn {
             let mut r = self.batch.reward.clone();
             if self.batch.truncated.iter().any(|&t| t) {
                 let zeros = vec![false; n];
-                let (qf, _) = self.q_step(&valid, self.batch.final_obs.clone(), &zeros, self.carry.clone());
+                let (qf, _) = self.q_step(
+                    &valid,
+                    self.batch.final_obs.clone(),
+                    &zeros,
+                    self.carry.clone(),
+                );
                 for (i, ri) in r.iter_mut().enumerate() {
                     if self.batch.truncated[i] && !self.batch.terminated[i] {
                         *ri += self.cfg.gamma * max_row(&qf[i * na..(i + 1) * na]);
@@ -174,16 +210,34 @@ impl Algorithm for Pqn {
             rewards.extend_from_slice(&r);
             dones.extend((0..n).map(|i| self.batch.terminated[i] || self.batch.truncated[i]));
         }
-        let (q_last, _) = self.q_step(&valid, self.batch.obs.clone(), &self.batch.start.clone(), self.carry.clone());
-        let last: Vec<f32> = (0..n).map(|i| max_row(&q_last[i * na..(i + 1) * na])).collect();
+        let (q_last, _) = self.q_step(
+            &valid,
+            self.batch.obs.clone(),
+            &self.batch.start.clone(),
+            self.carry.clone(),
+        );
+        let last: Vec<f32> = (0..n)
+            .map(|i| max_row(&q_last[i * na..(i + 1) * na]))
+            .collect();
         drop(valid);
         // next_max_q[t] = max Q(s_{t+1}) from the behaviour network
         let mut next_max = max_q[n..].to_vec();
         next_max.extend_from_slice(&last);
-        let targets = lambda_returns(&rewards, &next_max, &dones, &last, self.cfg.gamma, self.cfg.td_lambda);
+        let targets = lambda_returns(
+            &rewards,
+            &next_max,
+            &dones,
+            &last,
+            self.cfg.gamma,
+            self.cfg.td_lambda,
+        );
 
         let recurrent = start_carry.floats_per_env() > 0;
-        let (lt, lb) = if recurrent { (t_len, n) } else { (1, t_len * n) };
+        let (lt, lb) = if recurrent {
+            (t_len, n)
+        } else {
+            (1, t_len * n)
+        };
         let mb = (lb / self.cfg.minibatches.max(1)).max(1);
         let mut model = model;
         let (mut loss_sum, mut count) = (0.0f32, 0.0f32);
@@ -202,12 +256,19 @@ impl Algorithm for Pqn {
                     TensorData::new(cols.iter().map(|&c| c as i64).collect::<Vec<_>>(), [m]),
                     &self.plain,
                 );
-                let carry = if recurrent { start_carry.clone().select_rows(&idx) } else { model.init_carry(self.q.0, m, &self.plain) };
+                let carry = if recurrent {
+                    start_carry.clone().select_rows(&idx)
+                } else {
+                    model.init_carry(self.q.0, m, &self.plain)
+                };
                 let carry = carry.map(&mut |t| t.autodiff());
                 let q = model.forward(self.q.0, x, &st, carry).heads[self.q.1].clone();
                 let a = Tensor::<3, Int>::from_data(
                     TensorData::new(
-                        gather_cols(&acts, lt, lb, 1, cols).iter().map(|&a| a as i64).collect::<Vec<_>>(),
+                        gather_cols(&acts, lt, lb, 1, cols)
+                            .iter()
+                            .map(|&a| a as i64)
+                            .collect::<Vec<_>>(),
                         [lt, m, 1],
                     ),
                     dev,
@@ -230,7 +291,11 @@ impl Algorithm for Pqn {
         let mut scalars = BTreeMap::new();
         scalars.insert("td_loss".into(), loss_sum / count.max(1.0));
         scalars.insert("epsilon".into(), self.epsilon());
-        Ok(IterStats { env_steps: (n * t_len) as u64, episodes: self.stats.take(), scalars })
+        Ok(IterStats {
+            env_steps: (n * t_len) as u64,
+            episodes: self.stats.take(),
+            scalars,
+        })
     }
     fn env_steps(&self) -> u64 {
         self.env_steps
@@ -253,8 +318,11 @@ impl Algorithm for Pqn {
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
         self.optim.load_bytes(state.optimizer)?;
-        self.env_steps = state.meta["env_steps"].as_u64().ok_or("checkpoint lacks env_steps")?;
-        self.rng.s = serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
+        self.env_steps = state.meta["env_steps"]
+            .as_u64()
+            .ok_or("checkpoint lacks env_steps")?;
+        self.rng.s =
+            serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
         self.model = Some(model);
         Ok(())
     }

@@ -51,13 +51,17 @@ pub fn lambda_returns(
     let mut out = vec![0.0; rewards.len()];
     let mut g_next = last_max_q.to_vec();
     for t in (0..t_len).rev() {
-        for e in 0..b {
+        for (e, gn) in g_next.iter_mut().enumerate() {
             let i = t * b + e;
             let nonterminal = if dones[i] { 0.0 } else { 1.0 };
-            let boot = if t + 1 == t_len { g_next[e] } else { (1.0 - lambda) * next_max_q[i] + lambda * g_next[e] };
+            let boot = if t + 1 == t_len {
+                *gn
+            } else {
+                (1.0 - lambda) * next_max_q[i] + lambda * *gn
+            };
             let g = rewards[i] + gamma * nonterminal * boot;
             out[i] = g;
-            g_next[e] = g;
+            *gn = g;
         }
     }
     out
@@ -118,7 +122,10 @@ mod tests {
         let out = lambda_returns(&rewards, &next_max_q, &dones, &[2.0], g, l);
         let g1 = 1.0 + g * 2.0;
         let g0 = 1.0 + g * ((1.0 - l) * 4.0 + l * g1);
-        assert!((out[1] - g1).abs() < 1e-6 && (out[0] - g0).abs() < 1e-6, "{out:?}");
+        assert!(
+            (out[1] - g1).abs() < 1e-6 && (out[0] - g0).abs() < 1e-6,
+            "{out:?}"
+        );
         // a terminal step does not bootstrap
         let out = lambda_returns(&rewards, &next_max_q, &[false, true], &[2.0], g, l);
         assert!((out[1] - 1.0).abs() < 1e-6);

@@ -27,7 +27,10 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> u8 {
     let arch = train::arch_path(&args.run);
     if !arch.exists() {
-        eprintln!("error: {} is not a run directory (no arch.mx)", args.run.display());
+        eprintln!(
+            "error: {} is not a run directory (no arch.mx)",
+            args.run.display()
+        );
         return super::EXIT_USER;
     }
     let json = args.format == super::train::Format::Json;
@@ -53,7 +56,12 @@ pub fn run(args: EvalArgs) -> u8 {
             return super::EXIT_USER;
         }
     };
-    let ckpt = match args.checkpoint.clone().map(Ok).unwrap_or_else(|| checkpoint::latest(&args.run)) {
+    let ckpt = match args
+        .checkpoint
+        .clone()
+        .map(Ok)
+        .unwrap_or_else(|| checkpoint::latest(&args.run))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

@@ -79,7 +79,11 @@ pub fn load_agent(
         }
         None => {
             let names: Vec<_> = agents.iter().map(|a| a.name.as_str()).collect();
-            eprintln!("error: {} defines several agents; pick one with --agent ({})", file.display(), names.join(", "));
+            eprintln!(
+                "error: {} defines several agents; pick one with --agent ({})",
+                file.display(),
+                names.join(", ")
+            );
             Err(super::EXIT_USER)
         }
     }
@@ -123,7 +127,10 @@ pub fn run(args: TrainArgs) -> u8 {
         interrupt: Some(interrupt),
     };
     if !args.quiet {
-        eprintln!("training `{}` ({}) on {} for {} env steps", agent.name, agent.algorithm, agent.env.id, agent.train.steps);
+        eprintln!(
+            "training `{}` ({}) on {} for {} env steps",
+            agent.name, agent.algorithm, agent.env.id, agent.train.steps
+        );
     }
     match train::run(&agent, &opts) {
         Ok(s) => {
@@ -144,7 +151,10 @@ pub fn run(args: TrainArgs) -> u8 {
                         "final eval: return {:.3} ± {:.3} over {} episodes (length {:.1})",
                         e.return_mean, e.return_std, e.episodes, e.length_mean
                     ),
-                    None => println!("stopped early; resume with: memoraxc train --resume {}", s.dir.display()),
+                    None => println!(
+                        "stopped early; resume with: memoraxc train --resume {}",
+                        s.dir.display()
+                    ),
                 }
             }
             super::EXIT_OK
@@ -152,7 +162,9 @@ pub fn run(args: TrainArgs) -> u8 {
         Err(e) => {
             eprintln!("error: {e}");
             match e {
-                train::TrainError::Checkpoint(_) | train::TrainError::Backend(_) => super::EXIT_USER,
+                train::TrainError::Checkpoint(_) | train::TrainError::Backend(_) => {
+                    super::EXIT_USER
+                }
                 _ => super::EXIT_RUNTIME,
             }
         }

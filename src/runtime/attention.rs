@@ -55,7 +55,16 @@ impl Attention {
     /// Attention over `width` features.
     pub fn new(width: usize, heads: usize, ctx: usize, pos: &str, device: &Device) -> Self {
         let lin = || LinearConfig::new(width, width).init(device);
-        Attention { q: lin(), k: lin(), v: lin(), o: lin(), heads, ctx, width, pos: pos.to_string() }
+        Attention {
+            q: lin(),
+            k: lin(),
+            v: lin(),
+            o: lin(),
+            heads,
+            ctx,
+            width,
+            pos: pos.to_string(),
+        }
     }
 
     /// Empty cache: zero keys/values, every slot flagged as a start.
@@ -98,7 +107,9 @@ impl Attention {
         let tl_len = mem_rows.max(c) + t_len;
         for bi in 0..b {
             match memory {
-                Some(mem) => timeline.extend_from_slice(&mem.starts[bi * mem_rows..(bi + 1) * mem_rows]),
+                Some(mem) => {
+                    timeline.extend_from_slice(&mem.starts[bi * mem_rows..(bi + 1) * mem_rows])
+                }
                 None => timeline.extend_from_slice(&cache_start[bi * c..(bi + 1) * c]),
             }
             timeline.extend_from_slice(&new_start[bi * t_len..(bi + 1) * t_len]);
@@ -156,12 +167,18 @@ impl Attention {
             qh = rope(qh, &qpos, &device);
             kh = rope(kh, &kpos, &device);
         }
-        let mut scores = qh.matmul(kh.swap_dims(2, 3)).mul_scalar(1.0 / (dh as f32).sqrt()) + mask;
+        let mut scores = qh
+            .matmul(kh.swap_dims(2, 3))
+            .mul_scalar(1.0 / (dh as f32).sqrt())
+            + mask;
         if self.pos == "alibi" {
             scores = scores + alibi(h, &qpos, &kpos, &device);
         }
         let att = softmax(scores, 3).matmul(vh); // [B, H, T, dh]
-        let y = self.o.forward(att.swap_dims(1, 2).reshape([b, t_len, f])).swap_dims(0, 1);
+        let y = self
+            .o
+            .forward(att.swap_dims(1, 2).reshape([b, t_len, f]))
+            .swap_dims(0, 1);
 
         // new cache: the last C steps of [cache; new]
         let keep = |t: Tensor<3>| t.narrow(1, t_len, c).reshape([b, c * f]);
@@ -189,7 +206,10 @@ fn x_device(t: &Tensor<3>) -> Device {
 
 /// Host copy of a `[R, K]` tensor, row-major.
 fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32 data")
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 data")
 }
 
 /// ALiBi bias `−slope_h · (q_pos − k_pos)`, slopes `2^(−8 (h+1) / H)`.
@@ -267,7 +287,11 @@ impl SegmentRecurrence {
             let n = (t_len - t0).min(c);
             let xs = x.clone().narrow(0, t0, n);
             let ss = start.clone().narrow(0, t0, n);
-            let mem = Memory { rows: rows.clone(), starts: starts.clone(), len: m };
+            let mem = Memory {
+                rows: rows.clone(),
+                starts: starts.clone(),
+                len: m,
+            };
             let (y, c2) = self.inner.forward(xs, &ss, inner, Some(&mem));
             inner = c2;
             // append detached outputs and their starts, keep the last C + M
@@ -288,7 +312,11 @@ impl SegmentRecurrence {
             t0 += n;
         }
         let device = x.device();
-        let y = if outs.len() == 1 { outs.pop().expect("one chunk") } else { Tensor::cat(outs, 0) };
+        let y = if outs.len() == 1 {
+            outs.pop().expect("one chunk")
+        } else {
+            Tensor::cat(outs, 0)
+        };
         let mem = Carry::Leaf(vec![
             rows.reshape([b, rows_n * f]),
             Tensor::from_data(TensorData::new(starts, [b, rows_n]), &device),

@@ -15,7 +15,9 @@ pub struct Act {
 impl Act {
     /// An activation by name.
     pub fn new(kind: &str) -> Self {
-        Act { kind: kind.to_string() }
+        Act {
+            kind: kind.to_string(),
+        }
     }
     /// Apply the activation.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
@@ -53,7 +55,10 @@ impl Mlp {
             layers.push(LinearConfig::new(d, w).init(device));
             d = w;
         }
-        Mlp { layers, act: Act::new(act) }
+        Mlp {
+            layers,
+            act: Act::new(act),
+        }
     }
     /// Apply every layer and activation.
     pub fn forward<const D: usize>(&self, mut x: Tensor<D>) -> Tensor<D> {

@@ -88,7 +88,8 @@ impl Carry {
             Carry::Leaf(ts) => Carry::Leaf(
                 (0..ts.len())
                     .map(|i| {
-                        let rows: Vec<Tensor<2>> = parts.iter().map(|p| p.leaves()[i].clone()).collect();
+                        let rows: Vec<Tensor<2>> =
+                            parts.iter().map(|p| p.leaves()[i].clone()).collect();
                         Tensor::cat(rows, 0)
                     })
                     .collect(),

@@ -3,7 +3,13 @@
 use burn::prelude::*;
 
 /// GRU over a whole sequence (see [`super::recurrent::gru_sequence_reference`]).
-pub fn gru_sequence(gx: Tensor<3>, wh: Tensor<2>, bh: Tensor<1>, h0: Tensor<2>, reset: Tensor<2>) -> Tensor<3> {
+pub fn gru_sequence(
+    gx: Tensor<3>,
+    wh: Tensor<2>,
+    bh: Tensor<1>,
+    h0: Tensor<2>,
+    reset: Tensor<2>,
+) -> Tensor<3> {
     super::recurrent::gru_sequence_reference(gx, wh, bh, h0, reset)
 }
 

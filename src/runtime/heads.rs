@@ -41,14 +41,22 @@ pub struct TwinQ {
 
 /// A linear layer with orthogonal weights (scaled by `gain`) and zero bias.
 fn ortho(input: usize, out: usize, gain: f64, device: &Device) -> Linear {
-    let mut l = LinearConfig::new(input, out).with_initializer(Initializer::Zeros).init(device);
+    let mut l = LinearConfig::new(input, out)
+        .with_initializer(Initializer::Zeros)
+        .init(device);
     l.weight = Initializer::Orthogonal { gain }.init([input, out], device);
     l
 }
 
 impl HeadLayer {
     /// Build a head by registry name (`categorical`, `gaussian`, `q`, `twin_q`, `value`).
-    pub fn new(kind: &str, input: usize, outputs: usize, squash: bool, device: &Device) -> Option<Self> {
+    pub fn new(
+        kind: &str,
+        input: usize,
+        outputs: usize,
+        squash: bool,
+        device: &Device,
+    ) -> Option<Self> {
         Some(match kind {
             "categorical" => HeadLayer::Categorical(ortho(input, outputs, 0.01, device)),
             "gaussian" => HeadLayer::Gaussian(GaussianHead {

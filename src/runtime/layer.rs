@@ -106,7 +106,12 @@ impl Layer {
     /// Initial carry for `batch` environments (deterministic).
     pub fn init_carry(&self, batch: usize, device: &Device, ctx: &Ctx) -> Carry {
         match self {
-            Layer::Seq(s) => Carry::Tuple(s.layers.iter().map(|l| l.init_carry(batch, device, ctx)).collect()),
+            Layer::Seq(s) => Carry::Tuple(
+                s.layers
+                    .iter()
+                    .map(|l| l.init_carry(batch, device, ctx))
+                    .collect(),
+            ),
             Layer::Residual(w) => w.inner[0].init_carry(batch, device, ctx),
             Layer::GatedResidual(g) => g.inner[0].init_carry(batch, device, ctx),
             Layer::PreNorm(w) | Layer::PostNorm(w) => w.inner[0].init_carry(batch, device, ctx),
@@ -121,7 +126,13 @@ impl Layer {
     }
 
     /// Run over a sequence `x: [T, B, F]` with start flags `[T, B]` from `carry`.
-    pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry, ctx: &Ctx) -> (Tensor<3>, Carry) {
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        start: &Tensor<2>,
+        carry: Carry,
+        ctx: &Ctx,
+    ) -> (Tensor<3>, Carry) {
         match self {
             Layer::Identity(_) => (x, carry),
             Layer::Linear(l) => (l.forward(x), carry),

@@ -40,19 +40,30 @@ pub struct NetOut {
 impl AgentModel {
     /// Initial carry of network `net` for `batch` environments.
     pub fn init_carry(&self, net: usize, batch: usize, device: &Device) -> Carry {
-        let ctx = Ctx { shared: &self.shared };
+        let ctx = Ctx {
+            shared: &self.shared,
+        };
         let n = &self.nets[net];
-        Carry::Tuple(vec![n.encoder.init_carry(batch, device, &ctx), n.torso.init_carry(batch, device, &ctx)])
+        Carry::Tuple(vec![
+            n.encoder.init_carry(batch, device, &ctx),
+            n.torso.init_carry(batch, device, &ctx),
+        ])
     }
 
     /// Run network `net` over observations `[T, B, obs]` with start flags `[T, B]`.
     pub fn forward(&self, net: usize, obs: Tensor<3>, start: &Tensor<2>, carry: Carry) -> NetOut {
-        let ctx = Ctx { shared: &self.shared };
+        let ctx = Ctx {
+            shared: &self.shared,
+        };
         let n = &self.nets[net];
         let (x, c_enc) = n.encoder.forward(obs, start, carry.child(0), &ctx);
         let (x, c_torso) = n.torso.forward(x, start, carry.child(1), &ctx);
         let heads = n.heads.iter().map(|h| h.forward(x.clone())).collect();
-        NetOut { features: x, heads, carry: Carry::Tuple(vec![c_enc, c_torso]) }
+        NetOut {
+            features: x,
+            heads,
+            carry: Carry::Tuple(vec![c_enc, c_torso]),
+        }
     }
 
     /// True when network `net` keeps recurrent state.

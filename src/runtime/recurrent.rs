@@ -13,13 +13,13 @@ use super::carry::{Carry, reset_rows};
 /// Per-timestep start flags `[B]` of step `t` from `[T, B]`.
 fn start_at(start: &Tensor<2>, t: usize) -> Tensor<1> {
     let b = start.dims()[1];
-    start.clone().slice([t..t + 1]).reshape([b])
+    start.clone().narrow(0, t, 1).reshape([b])
 }
 
 /// Row `t` of a `[T, B, F]` tensor as `[B, F]`.
 fn step_at(x: &Tensor<3>, t: usize) -> Tensor<2> {
     let [_, b, f] = x.dims();
-    x.clone().slice([t..t + 1]).reshape([b, f])
+    x.clone().narrow(0, t, 1).reshape([b, f])
 }
 
 /// The last step of `[T, B, F]` as `[B, F]`.
@@ -122,7 +122,12 @@ impl Gru {
     pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
         let h0 = carry.leaves()[0].clone();
         let gx = self.wx.forward(x);
-        let bh = self.wh.bias.as_ref().map(|b| b.val()).expect("gru recurrent bias");
+        let bh = self
+            .wh
+            .bias
+            .as_ref()
+            .map(|b| b.val())
+            .expect("gru recurrent bias");
         let hs = super::fused::gru_sequence(gx, self.wh.weight.val(), bh, h0, start.clone());
         let last = last_step(&hs);
         (hs, Carry::Leaf(vec![last]))
@@ -158,7 +163,12 @@ impl Lstm {
     pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
         let (h0, c0) = (carry.leaves()[0].clone(), carry.leaves()[1].clone());
         let gx = self.wx.forward(x);
-        let bh = self.wh.bias.as_ref().map(|b| b.val()).expect("lstm recurrent bias");
+        let bh = self
+            .wh
+            .bias
+            .as_ref()
+            .map(|b| b.val())
+            .expect("lstm recurrent bias");
         let (hs, cs) =
             super::fused::lstm_sequence(gx, self.wh.weight.val(), bh, h0, c0, start.clone());
         let (h, c) = (last_step(&hs), last_step(&cs));
@@ -184,8 +194,12 @@ impl MinGru {
     /// A MinGRU from `input` to `hidden` features.
     pub fn new(input: usize, hidden: usize, device: &Device) -> Self {
         MinGru {
-            wz: LinearConfig::new(input, hidden).with_bias(false).init(device),
-            wh: LinearConfig::new(input, hidden).with_bias(false).init(device),
+            wz: LinearConfig::new(input, hidden)
+                .with_bias(false)
+                .init(device),
+            wh: LinearConfig::new(input, hidden)
+                .with_bias(false)
+                .init(device),
             hidden,
         }
     }

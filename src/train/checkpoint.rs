@@ -34,7 +34,10 @@ pub enum CheckpointError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io { path: path.to_path_buf(), source }
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Write a checkpoint for `env_steps` under `dir/checkpoints`; returns its directory.
@@ -51,14 +54,26 @@ pub fn save(
     let tmp = root.join(format!(".tmp-{name}"));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let invalid = |reason: String| CheckpointError::Invalid { path: tmp.clone(), reason };
-    model.clone().save_file(tmp.join("model.bpk")).map_err(|e| invalid(format!("{e:?}")))?;
+    let invalid = |reason: String| CheckpointError::Invalid {
+        path: tmp.clone(),
+        reason,
+    };
+    model
+        .clone()
+        .save_file(tmp.join("model.bpk"))
+        .map_err(|e| invalid(format!("{e:?}")))?;
     if let Some(target) = state.target {
-        target.save_file(tmp.join("target.bpk")).map_err(|e| invalid(format!("{e:?}")))?;
+        target
+            .save_file(tmp.join("target.bpk"))
+            .map_err(|e| invalid(format!("{e:?}")))?;
     }
     fs::write(tmp.join("optimizer.bin"), &state.optimizer).map_err(io(&tmp))?;
     let meta = serde_json::json!({ "format": 1, "hash": hash, "env_steps": env_steps, "algorithm": state.meta });
-    fs::write(tmp.join("meta.json"), serde_json::to_vec_pretty(&meta).expect("json")).map_err(io(&tmp))?;
+    fs::write(
+        tmp.join("meta.json"),
+        serde_json::to_vec_pretty(&meta).expect("json"),
+    )
+    .map_err(io(&tmp))?;
     let fin = root.join(&name);
     let _ = fs::remove_dir_all(&fin);
     fs::rename(&tmp, &fin).map_err(io(&fin))?;
@@ -83,23 +98,38 @@ pub fn load(
     fresh: AgentModel,
     fresh_target: Option<AgentModel>,
 ) -> Result<(AgentModel, AlgoState), CheckpointError> {
-    let invalid = |reason: String| CheckpointError::Invalid { path: ckpt.to_path_buf(), reason };
+    let invalid = |reason: String| CheckpointError::Invalid {
+        path: ckpt.to_path_buf(),
+        reason,
+    };
     let meta_path = ckpt.join("meta.json");
-    let meta: serde_json::Value = serde_json::from_slice(&fs::read(&meta_path).map_err(io(&meta_path))?)
-        .map_err(|e| invalid(format!("meta.json: {e}")))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(&meta_path).map_err(io(&meta_path))?)
+            .map_err(|e| invalid(format!("meta.json: {e}")))?;
     let stored = meta["hash"].as_str().unwrap_or("");
     if stored != hash {
-        return Err(invalid(format!("it was written for architecture {stored}, this program is {hash}")));
+        return Err(invalid(format!(
+            "it was written for architecture {stored}, this program is {hash}"
+        )));
     }
-    let model =
-        fresh.try_load_file(ckpt.join("model.bpk")).map_err(|e| invalid(format!("model.bpk: {e:?}")))?;
+    let model = fresh
+        .try_load_file(ckpt.join("model.bpk"))
+        .map_err(|e| invalid(format!("model.bpk: {e:?}")))?;
     let target = match fresh_target {
-        Some(t) if ckpt.join("target.bpk").exists() => {
-            Some(t.try_load_file(ckpt.join("target.bpk")).map_err(|e| invalid(format!("target.bpk: {e:?}")))?)
-        }
+        Some(t) if ckpt.join("target.bpk").exists() => Some(
+            t.try_load_file(ckpt.join("target.bpk"))
+                .map_err(|e| invalid(format!("target.bpk: {e:?}")))?,
+        ),
         _ => None,
     };
     let opt_path = ckpt.join("optimizer.bin");
     let optimizer = fs::read(&opt_path).map_err(io(&opt_path))?;
-    Ok((model, AlgoState { optimizer, meta: meta["algorithm"].clone(), target }))
+    Ok((
+        model,
+        AlgoState {
+            optimizer,
+            meta: meta["algorithm"].clone(),
+            target,
+        },
+    ))
 }

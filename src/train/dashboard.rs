@@ -28,7 +28,11 @@ impl Dashboard {
         } else {
             None
         };
-        Dashboard { bar, last_line: Instant::now() - Duration::from_secs(3600), quiet }
+        Dashboard {
+            bar,
+            last_line: Instant::now() - Duration::from_secs(3600),
+            quiet,
+        }
     }
 
     /// Update with the current step count and a status message.

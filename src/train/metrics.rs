@@ -29,20 +29,30 @@ impl MetricsWriter {
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         let csv_path = dir.join("metrics.csv");
         let new_csv = !csv_path.exists();
-        let open = |p: &Path| std::fs::OpenOptions::new().create(true).append(true).open(p);
+        let open = |p: &Path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+        };
         let mut csv = BufWriter::new(open(&csv_path)?);
         if new_csv {
             writeln!(csv, "{}", CSV_COLUMNS.join(","))?;
         }
-        Ok(MetricsWriter { jsonl: BufWriter::new(open(&dir.join("metrics.jsonl"))?), csv })
+        Ok(MetricsWriter {
+            jsonl: BufWriter::new(open(&dir.join("metrics.jsonl"))?),
+            csv,
+        })
     }
 
     /// Write one row.
     pub fn write(&mut self, row: &BTreeMap<String, f64>) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.jsonl, row)?;
         writeln!(self.jsonl)?;
-        let cells: Vec<String> =
-            CSV_COLUMNS.iter().map(|c| row.get(*c).map(|v| format!("{v}")).unwrap_or_default()).collect();
+        let cells: Vec<String> = CSV_COLUMNS
+            .iter()
+            .map(|c| row.get(*c).map(|v| format!("{v}")).unwrap_or_default())
+            .collect();
         writeln!(self.csv, "{}", cells.join(","))?;
         self.jsonl.flush()?;
         self.csv.flush()
@@ -52,5 +62,8 @@ impl MetricsWriter {
 /// Read `metrics.jsonl` of a run.
 pub fn read(dir: &Path) -> std::io::Result<Vec<BTreeMap<String, f64>>> {
     let text = std::fs::read_to_string(dir.join("metrics.jsonl"))?;
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
 }

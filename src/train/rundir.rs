@@ -29,12 +29,18 @@ fn value_json(v: &Value) -> serde_json::Value {
         Value::Str(s) | Value::Sym(s) => s.clone().into(),
         Value::None => serde_json::Value::Null,
         Value::List(xs) => xs.iter().map(value_json).collect(),
-        Value::Call(n, xs) => serde_json::json!({ n.clone(): xs.iter().map(value_json).collect::<Vec<_>>() }),
+        Value::Call(n, xs) => {
+            serde_json::json!({ n.clone(): xs.iter().map(value_json).collect::<Vec<_>>() })
+        }
     }
 }
 
 fn args_json(a: &ir::Args) -> serde_json::Value {
-    serde_json::Value::Object(a.0.iter().map(|(k, v)| (k.clone(), value_json(v))).collect())
+    serde_json::Value::Object(
+        a.0.iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect(),
+    )
 }
 
 /// The operative configuration of an agent as YAML.
@@ -73,5 +79,10 @@ pub fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

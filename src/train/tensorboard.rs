@@ -21,7 +21,9 @@ impl EventWriter {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let file = File::create(dir.join(format!("events.out.tfevents.{secs}.memoraxc")))?;
-        let mut w = EventWriter { out: BufWriter::new(file) };
+        let mut w = EventWriter {
+            out: BufWriter::new(file),
+        };
         let mut ev = Vec::new();
         put_double(&mut ev, 1, now());
         put_bytes(&mut ev, 3, b"brain.Event:2");
@@ -89,7 +91,11 @@ pub fn crc32c(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -117,7 +123,12 @@ mod tests {
         let mut w = EventWriter::create(&dir).unwrap();
         w.scalars(10, &[("return".into(), 1.5)]).unwrap();
         drop(w);
-        let path = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let path = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let bytes = std::fs::read(path).unwrap();
         // walk the records and verify every length and data checksum
         let mut at = 0;
