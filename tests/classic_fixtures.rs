@@ -62,7 +62,10 @@ fn classic_fixtures_replay() {
         for (i, line) in lines.enumerate() {
             let row: Value = serde_json::from_str(line).unwrap();
             let ctx = format!("{name} row {i}");
-            let state: Vec<f32> = floats(&row["state"]).into_iter().map(|x| x as f32).collect();
+            let state: Vec<f32> = floats(&row["state"])
+                .into_iter()
+                .map(|x| x as f32)
+                .collect();
             env.set_state(&state);
             let cont: Vec<f32>;
             let action = match &row["action"] {
@@ -74,10 +77,22 @@ fn classic_fixtures_replay() {
             };
             let out = env.step(action, &mut rng, &mut obs);
             let next: Vec<f64> = env.state().into_iter().map(f64::from).collect();
-            check("next_state", &next, &floats(&row["next_state"]), &mut errors, &ctx);
+            check(
+                "next_state",
+                &next,
+                &floats(&row["next_state"]),
+                &mut errors,
+                &ctx,
+            );
             let o: Vec<f64> = obs.iter().map(|&x| f64::from(x)).collect();
             check("obs", &o, &floats(&row["obs"]), &mut errors, &ctx);
-            check("reward", &[f64::from(out.reward)], &floats(&row["reward"]), &mut errors, &ctx);
+            check(
+                "reward",
+                &[f64::from(out.reward)],
+                &floats(&row["reward"]),
+                &mut errors,
+                &ctx,
+            );
             let done = out.terminated || out.truncated;
             if done != row["done"].as_bool().unwrap() {
                 errors.push(format!("{ctx}: done got {done}"));

@@ -28,7 +28,13 @@ fn unknown(id: &str) -> u8 {
     }
     let s = env_table::suggest(id);
     if !s.is_empty() {
-        eprintln!("  help: did you mean {}?", s.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", "));
+        eprintln!(
+            "  help: did you mean {}?",
+            s.iter()
+                .map(|x| format!("`{x}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     eprintln!("  help: `memoraxc envs` lists every id");
     super::EXIT_USER
@@ -45,9 +51,20 @@ fn describe(info: &crate::check::ir::EnvInfo, json: bool) {
         });
         println!("{v}");
     } else {
-        let obs = info.obs_space.split_whitespace().collect::<Vec<_>>().join(" ");
-        let obs = if obs.len() > 60 { format!("{}…", &obs[..59]) } else { obs };
-        let steps = info.max_steps.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+        let obs = info
+            .obs_space
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let obs = if obs.len() > 60 {
+            format!("{}…", &obs[..59])
+        } else {
+            obs
+        };
+        let steps = info
+            .max_steps
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
         println!(
             "{:<40} obs {:<62} [{:>3}]  act {:<24} T {}",
             info.id, obs, info.obs_dim, info.action_space_text, steps
@@ -90,7 +107,11 @@ pub fn run(args: EnvsArgs) -> u8 {
                 } else {
                     println!(
                         "{}: {} episodes, return {:.4} ± {:.4} (std), length {:.2}",
-                        stats.env, stats.episodes, stats.return_mean, stats.return_std, stats.length_mean
+                        stats.env,
+                        stats.episodes,
+                        stats.return_mean,
+                        stats.return_std,
+                        stats.length_mean
                     );
                 }
                 super::EXIT_OK

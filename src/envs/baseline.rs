@@ -48,7 +48,9 @@ pub fn random(id: &str, episodes: usize, seed: u64) -> Result<BaselineStats, Str
     let info = super::info(id).ok_or_else(|| format!("unknown environment `{id}`"))?;
     let n = episodes.clamp(1, 16);
     let mut env = super::make(id, n).ok_or_else(|| format!("unknown environment `{id}`"))?;
-    let quota: Vec<usize> = (0..n).map(|i| episodes / n + usize::from(i < episodes % n)).collect();
+    let quota: Vec<usize> = (0..n)
+        .map(|i| episodes / n + usize::from(i < episodes % n))
+        .collect();
     let mut policy: Vec<Rng> = (0..n).map(|i| Rng::for_index(seed, i as u64, 1)).collect();
     let mut out = StepBatch::new(n, info.obs_dim);
     env.reset(seed, &mut out);

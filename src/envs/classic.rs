@@ -59,7 +59,8 @@ const CP_X_LIMIT: f32 = 2.4;
 impl CartPole {
     fn is_terminal(&self) -> bool {
         let [x, _, th, _] = self.s;
-        !(-CP_X_LIMIT..=CP_X_LIMIT).contains(&x) || !(-CP_THETA_LIMIT..=CP_THETA_LIMIT).contains(&th)
+        !(-CP_X_LIMIT..=CP_X_LIMIT).contains(&x)
+            || !(-CP_THETA_LIMIT..=CP_THETA_LIMIT).contains(&th)
     }
 }
 
@@ -120,14 +121,15 @@ pub struct Acrobot {
 const AC_DT: f32 = 0.2;
 
 fn acrobot_dsdt(y: [f32; 5]) -> [f32; 5] {
-    let (m1, m2, l1, lc1, lc2, i1, i2, g) = (1.0f32, 1.0f32, 1.0f32, 0.5f32, 0.5f32, 1.0f32, 1.0f32, 9.8f32);
+    let (m1, m2, l1, lc1, lc2, i1, i2, g) = (
+        1.0f32, 1.0f32, 1.0f32, 0.5f32, 0.5f32, 1.0f32, 1.0f32, 9.8f32,
+    );
     let half_pi = (std::f64::consts::PI / 2.0) as f32;
     let [t1, t2, dt1, dt2, a] = y;
     let d1 = m1 * lc1 * lc1 + m2 * (l1 * l1 + lc2 * lc2 + 2.0 * l1 * lc2 * t2.cos()) + i1 + i2;
     let d2 = m2 * (lc2 * lc2 + l1 * lc2 * t2.cos()) + i2;
     let phi2 = m2 * lc2 * g * (t1 + t2 - half_pi).cos();
-    let phi1 = -m2 * l1 * lc2 * (dt2 * dt2) * t2.sin()
-        - 2.0 * m2 * l1 * lc2 * dt2 * dt1 * t2.sin()
+    let phi1 = -m2 * l1 * lc2 * (dt2 * dt2) * t2.sin() - 2.0 * m2 * l1 * lc2 * dt2 * dt1 * t2.sin()
         + (m1 * lc1 + m2 * l1) * g * (t1 - half_pi).cos()
         + phi2;
     let ddt2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * (dt1 * dt1) * t2.sin() - phi2)
@@ -187,7 +189,12 @@ impl Env for Acrobot {
         let ns = acrobot_rk4([self.s[0], self.s[1], self.s[2], self.s[3], torque]);
         let v1 = 4.0 * std::f64::consts::PI as f32;
         let v2 = 9.0 * std::f64::consts::PI as f32;
-        self.s = [wrap_pi(ns[0]), wrap_pi(ns[1]), ns[2].clamp(-v1, v1), ns[3].clamp(-v2, v2)];
+        self.s = [
+            wrap_pi(ns[0]),
+            wrap_pi(ns[1]),
+            ns[2].clamp(-v1, v1),
+            ns[3].clamp(-v2, v2),
+        ];
         self.time += 1;
         let done = self.done_angle();
         self.write_obs(obs);

@@ -2,11 +2,13 @@
 
 use super::VecEnv;
 use super::classic;
-use super::popgym::cards::{Autoencode, Concentration, CountRecall, HigherLower, RepeatFirst, RepeatPrevious};
+use super::popgym::DIFFICULTY_SUFFIXES;
+use super::popgym::cards::{
+    Autoencode, Concentration, CountRecall, HigherLower, RepeatFirst, RepeatPrevious,
+};
 use super::popgym::control::{MultiarmedBandit, PopCartPole, PopPendulum};
 use super::popgym::games::{Battleship, MineSweeper};
 use super::popgym::labyrinth::Labyrinth;
-use super::popgym::DIFFICULTY_SUFFIXES;
 use super::vec::{Env, Vectorized};
 use crate::check::env_table;
 
@@ -73,7 +75,9 @@ mod tests {
             assert_eq!(out.obs.len(), 3 * info.obs_dim, "{}", info.id);
             let acts = match &info.action {
                 crate::check::ir::ActionSpace::Discrete(_) => Actions::Discrete(vec![0; 3]),
-                crate::check::ir::ActionSpace::Box { dim, .. } => Actions::Continuous(vec![0.0; 3 * dim]),
+                crate::check::ir::ActionSpace::Box { dim, .. } => {
+                    Actions::Continuous(vec![0.0; 3 * dim])
+                }
             };
             for _ in 0..5 {
                 env.step(&acts, &mut out);

@@ -71,7 +71,12 @@ impl<E: Env> Vectorized<E> {
     pub fn new(info: EnvInfo, n: usize, make: impl Fn() -> E) -> Self {
         let envs: Vec<E> = (0..n).map(|_| make()).collect();
         if let Some(e) = envs.first() {
-            assert_eq!(e.obs_dim(), info.obs_dim, "{}: obs_dim disagrees with the table", info.id);
+            assert_eq!(
+                e.obs_dim(),
+                info.obs_dim,
+                "{}: obs_dim disagrees with the table",
+                info.id
+            );
         }
         let act_dim = match &info.action {
             crate::check::ir::ActionSpace::Box { dim, .. } => *dim,

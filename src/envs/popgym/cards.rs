@@ -56,7 +56,11 @@ impl Env for RepeatPrevious {
         let s = suit(self.deck.deal(rng));
         self.hand.push(s);
         one_hot(obs, s as usize);
-        Outcome { reward, terminated, truncated: false }
+        Outcome {
+            reward,
+            terminated,
+            truncated: false,
+        }
     }
 }
 
@@ -96,7 +100,11 @@ impl Env for RepeatFirst {
         let reward = signed(action.index() == self.first as u32, scale);
         let terminated = self.deck.remaining() == 1;
         one_hot(obs, suit(self.deck.deal(rng)) as usize);
-        Outcome { reward, terminated, truncated: false }
+        Outcome {
+            reward,
+            terminated,
+            truncated: false,
+        }
     }
 }
 
@@ -113,7 +121,11 @@ pub struct CountRecall {
 impl CountRecall {
     /// (decks, kind) per difficulty: (1, colour), (2, suit), (4, rank).
     pub fn new(d: Difficulty) -> Self {
-        let (decks, kind) = d.pick([(1, CardKind::Colour), (2, CardKind::Suit), (4, CardKind::Rank)]);
+        let (decks, kind) = d.pick([
+            (1, CardKind::Colour),
+            (2, CardKind::Suit),
+            (4, CardKind::Rank),
+        ]);
         CountRecall {
             values: Deck::new(52 * decks),
             queries: Deck::new(52 * decks),
@@ -264,7 +276,11 @@ impl Env for HigherLower {
         };
         self.current = next;
         one_hot(obs, next as usize);
-        Outcome { reward, terminated, truncated: false }
+        Outcome {
+            reward,
+            terminated,
+            truncated: false,
+        }
     }
 }
 
@@ -285,7 +301,11 @@ pub struct Concentration {
 impl Concentration {
     /// (decks, match on) per difficulty: (1, colour), (2, colour), (1, rank).
     pub fn new(d: Difficulty) -> Self {
-        let (decks, kind) = d.pick([(1, CardKind::Colour), (2, CardKind::Colour), (1, CardKind::Rank)]);
+        let (decks, kind) = d.pick([
+            (1, CardKind::Colour),
+            (2, CardKind::Colour),
+            (1, CardKind::Rank),
+        ]);
         let n = 52 * decks;
         Concentration {
             deck: Deck::new(n),
@@ -359,6 +379,10 @@ impl Env for Concentration {
             self.num_in_play = 0;
         }
         self.t += 1;
-        Outcome { reward: reward as f32, terminated, truncated }
+        Outcome {
+            reward: reward as f32,
+            terminated,
+            truncated,
+        }
     }
 }

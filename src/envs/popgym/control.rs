@@ -30,7 +30,12 @@ const THETA_LIMIT: f64 = 12.0 * 2.0 * std::f64::consts::PI / 360.0;
 impl PopCartPole {
     /// A variant with its POPGym episode limit.
     pub fn new(view: CartPoleView, max_steps: u32) -> Self {
-        PopCartPole { view, max_steps, steps: 0, s: [0.0; 4] }
+        PopCartPole {
+            view,
+            max_steps,
+            steps: 0,
+            s: [0.0; 4],
+        }
     }
 
     /// PositionOnlyCartPole (T = 200 / 400 / 600).
@@ -127,7 +132,13 @@ pub struct PopPendulum {
 impl PopPendulum {
     /// PositionOnlyPendulum (T = 200 / 150 / 100).
     pub fn position_only(d: Difficulty) -> Self {
-        PopPendulum { sigma: None, max_steps: d.pick([200, 150, 100]), steps: 0, th: 0.0, thdot: 0.0 }
+        PopPendulum {
+            sigma: None,
+            max_steps: d.pick([200, 150, 100]),
+            steps: 0,
+            th: 0.0,
+            thdot: 0.0,
+        }
     }
 
     /// NoisyPositionOnlyPendulum (sigma = 0.1 / 0.2 / 0.3, T = 200).
@@ -168,7 +179,8 @@ impl Env for PopPendulum {
         let u = (action.scalar() as f64).clamp(-2.0, 2.0);
         let thn = (self.th + PI).rem_euclid(2.0 * PI) - PI;
         let costs = thn * thn + 0.1 * self.thdot * self.thdot + 0.001 * u * u;
-        let newthdot = (self.thdot + (3.0 * 10.0 / 2.0 * self.th.sin() + 3.0 * u) * 0.05).clamp(-8.0, 8.0);
+        let newthdot =
+            (self.thdot + (3.0 * 10.0 / 2.0 * self.th.sin() + 3.0 * u) * 0.05).clamp(-8.0, 8.0);
         self.th += newthdot * 0.05;
         self.thdot = newthdot;
         self.steps += 1;
@@ -195,7 +207,11 @@ impl MultiarmedBandit {
     /// (arms, steps) per difficulty: (10, 200), (20, 400), (30, 600).
     pub fn new(d: Difficulty) -> Self {
         let (k, t) = d.pick([(10, 200), (20, 400), (30, 600)]);
-        MultiarmedBandit { p: vec![0.0; k], max_steps: t, steps: 0 }
+        MultiarmedBandit {
+            p: vec![0.0; k],
+            max_steps: t,
+            steps: 0,
+        }
     }
 
     /// The payout probabilities (for oracles).

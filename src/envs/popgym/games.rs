@@ -21,7 +21,13 @@ impl Battleship {
     /// Board side per difficulty: 8, 10, 12.
     pub fn new(d: Difficulty) -> Self {
         let b = d.pick([8, 10, 12]);
-        Battleship { b, board: vec![false; b * b], guesses: vec![false; b * b], hits: 0, steps: 0 }
+        Battleship {
+            b,
+            board: vec![false; b * b],
+            guesses: vec![false; b * b],
+            hits: 0,
+            steps: 0,
+        }
     }
 
     /// Whether cell `index` (row-major) holds a ship (for oracles).
@@ -32,7 +38,10 @@ impl Battleship {
     fn place(&mut self, size: usize, rng: &mut Rng) {
         let b = self.b as i64;
         loop {
-            let start = [rng.below(self.b as u32) as i64, rng.below(self.b as u32) as i64];
+            let start = [
+                rng.below(self.b as u32) as i64,
+                rng.below(self.b as u32) as i64,
+            ];
             let axis = rng.below(2) as usize;
             let sign = if rng.below(2) == 0 { 1 } else { -1 };
             let mut end = start;

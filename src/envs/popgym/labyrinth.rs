@@ -64,16 +64,25 @@ impl Labyrinth {
         let g = self.g;
         let cells = (g - 1) / 2;
         self.grid.fill(OBSTACLE);
-        let start = (rng.below(cells as u32) as usize, rng.below(cells as u32) as usize);
+        let start = (
+            rng.below(cells as u32) as usize,
+            rng.below(cells as u32) as usize,
+        );
         self.stack.clear();
         self.stack.push(start);
         self.grid[(2 * start.0 + 1) * g + 2 * start.1 + 1] = FREE;
         while let Some(&(r, c)) = self.stack.last() {
             let mut options = [(0usize, 0usize); 4];
             let mut k = 0;
-            let cand = [(r.wrapping_sub(1), c), (r + 1, c), (r, c.wrapping_sub(1)), (r, c + 1)];
+            let cand = [
+                (r.wrapping_sub(1), c),
+                (r + 1, c),
+                (r, c.wrapping_sub(1)),
+                (r, c + 1),
+            ];
             for (nr, nc) in cand {
-                if nr < cells && nc < cells && self.grid[(2 * nr + 1) * g + 2 * nc + 1] == OBSTACLE {
+                if nr < cells && nc < cells && self.grid[(2 * nr + 1) * g + 2 * nc + 1] == OBSTACLE
+                {
                     options[k] = (nr, nc);
                     k += 1;
                 }
@@ -109,7 +118,11 @@ impl Labyrinth {
             for dx in 0..3 {
                 let (yy, xx) = (y0 + dy, x0 + dx);
                 let inside = yy <= (y + 1).min(g - 1) && xx <= (x + 1).min(g - 1);
-                let v = if inside { self.grid[yy * g + xx] } else { OBSTACLE };
+                let v = if inside {
+                    self.grid[yy * g + xx]
+                } else {
+                    OBSTACLE
+                };
                 obs[(dy * 3 + dx) * 5 + v as usize] = 1.0;
             }
         }
@@ -126,7 +139,11 @@ impl Labyrinth {
         };
         let hi = self.g as i64 - 1;
         let p = (ny.clamp(0, hi) as usize, nx.clamp(0, hi) as usize);
-        if self.grid[p.0 * self.g + p.1] == OBSTACLE { self.pos } else { p }
+        if self.grid[p.0 * self.g + p.1] == OBSTACLE {
+            self.pos
+        } else {
+            p
+        }
     }
 }
 
@@ -166,7 +183,11 @@ impl Env for Labyrinth {
         self.t += 1;
         let neg = -1.0 / EPISODE as f64;
         let (reward, terminated) = if self.explore {
-            let r = if new_square { 1.0 / self.free_cells as f64 } else { neg };
+            let r = if new_square {
+                1.0 / self.free_cells as f64
+            } else {
+                neg
+            };
             (r, self.visited_open == self.open_cells)
         } else if self.grid[idx] == GOAL {
             (neg + 1.0, true)
