@@ -36,7 +36,7 @@ impl Rng {
     /// The stream of element `index` of a batch seeded with `seed` (also keyed by `stream`, so
     /// that e.g. the environment and a random policy draw independent numbers).
     pub fn for_index(seed: u64, index: u64, stream: u64) -> Self {
-        let a = splitmix64(seed ^ 0x5EED_0F_E4B1_0000);
+        let a = splitmix64(seed ^ 0x005E_ED0F_E4B1_0000);
         let b = splitmix64(a ^ splitmix64(index.wrapping_mul(0xD134_2543_DE82_EF95)));
         Rng::new(b ^ splitmix64(stream.wrapping_add(0xA076_1D64_78BD_642F)))
     }
