@@ -1,1 +1,2 @@
-//! runtime
+//! Runtime building blocks executed by compiled models.
+pub mod fused;
