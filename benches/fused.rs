@@ -1,4 +1,4 @@
-//! Fused whole-sequence GRU vs the per-step reference on the Flex CPU backend.
+//! Fused whole-sequence GRU/LSTM vs the per-step reference on the Flex CPU backend.
 //!
 //! One training step without the optimizer: input projection `gx = x·W_x + b_x`, the recurrent
 //! sequence, `loss = Σ hs`, `loss.backward()`. Shapes: input width 64, H = 64, B = 8, T = 128, with
@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use criterion::{Criterion, criterion_group, criterion_main};
-use memoraxc::runtime::fused::{gru_sequence, gru_sequence_reference};
+use memoraxc::runtime::fused::{
+    gru_sequence, gru_sequence_reference, lstm_sequence, lstm_sequence_reference,
+};
 
 const T: usize = 128;
 const B: usize = 8;
@@ -72,16 +74,36 @@ impl Layer {
             self.reset.clone(),
         )
     }
+
+    fn lstm(&self, fused: bool) -> Tensor<3> {
+        let f = if fused {
+            lstm_sequence
+        } else {
+            lstm_sequence_reference
+        };
+        let (hs, _cs) = f(
+            self.gx(),
+            self.wh.clone(),
+            self.bh.clone(),
+            self.h0.clone(),
+            self.h0.clone(),
+            self.reset.clone(),
+        );
+        hs
+    }
 }
 
 fn bench(c: &mut Criterion) {
     let ad = Device::flex().autodiff();
     let plain = Device::flex();
     ad.seed(7);
-    for (cell, gates) in [("gru", 3)] {
+    for (cell, gates) in [("gru", 3), ("lstm", 4)] {
         let train = Layer::new(gates, &ad, true);
         let infer = Layer::new(gates, &plain, false);
-        let run = |l: &Layer, fused: bool| l.gru(fused);
+        let run = move |l: &Layer, fused: bool| match cell {
+            "gru" => l.gru(fused),
+            _ => l.lstm(fused),
+        };
         let mut group = c.benchmark_group(format!("{cell}_h{H}_b{B}_t{T}"));
         group
             .sample_size(20)

@@ -2,7 +2,10 @@
 //! against finite differences), reset isolation and chunking.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use memoraxc::runtime::fused::{gru_sequence, gru_sequence_reference, uses_fused_kernels};
+use memoraxc::runtime::fused::{
+    gru_sequence, gru_sequence_reference, lstm_sequence, lstm_sequence_reference,
+    uses_fused_kernels,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -10,17 +13,20 @@ use rand::{Rng, SeedableRng};
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Cell {
     Gru,
+    Lstm,
 }
 
 impl Cell {
     fn gates(self) -> usize {
         match self {
             Cell::Gru => 3,
+            Cell::Lstm => 4,
         }
     }
     fn outputs(self) -> usize {
         match self {
             Cell::Gru => 1,
+            Cell::Lstm => 2,
         }
     }
 }
@@ -117,6 +123,15 @@ impl Inputs {
         match (cell, fused) {
             (Cell::Gru, true) => vec![gru_sequence(gx, wh, bh, h0, reset)],
             (Cell::Gru, false) => vec![gru_sequence_reference(gx, wh, bh, h0, reset)],
+            (Cell::Lstm, fused) => {
+                let f = if fused {
+                    lstm_sequence
+                } else {
+                    lstm_sequence_reference
+                };
+                let (hs, cs) = f(gx, wh, bh, h0, self.c0.clone(), reset);
+                vec![hs, cs]
+            }
         }
     }
 
@@ -464,6 +479,69 @@ fn gru_untracked_paths_and_downstream_ops() {
         x.reset.clone(),
     );
     assert!(max_abs_diff(&to_vec(hs), &expected) <= 1e-5);
+}
+
+#[test]
+fn lstm_forward_matches_reference() {
+    check_forward_matches_reference(Cell::Lstm);
+}
+
+#[test]
+fn lstm_gradients_match_reference() {
+    check_gradients_match_reference(Cell::Lstm);
+}
+
+#[test]
+fn lstm_no_gradient_to_reset() {
+    check_no_gradient_to_reset(Cell::Lstm);
+}
+
+#[test]
+fn lstm_reference_matches_finite_differences() {
+    check_finite_differences(Cell::Lstm, false);
+}
+
+#[test]
+fn lstm_fused_matches_finite_differences() {
+    check_finite_differences(Cell::Lstm, true);
+}
+
+#[test]
+fn lstm_reset_isolates_the_past() {
+    check_reset_isolation(Cell::Lstm);
+}
+
+#[test]
+fn lstm_chunked_equals_whole() {
+    check_chunking(Cell::Lstm);
+}
+
+#[test]
+fn lstm_hs_only_loss_and_untracked_forward() {
+    // A loss on hs alone (cs unused) still back-propagates through the packed output.
+    let c = Case::random(Cell::Lstm, 7, 3, 4, 51);
+    let dev = Device::flex().autodiff();
+    let mut per_path = vec![];
+    for fused in [true, false] {
+        let x = Inputs::new(&c, &dev, true);
+        let hs = x.run(Cell::Lstm, fused).remove(0);
+        let grads = hs.powf_scalar(2.0).sum().backward();
+        per_path.push(x.grads(Cell::Lstm, &grads));
+    }
+    for ((name, f), (_, r)) in per_path[0].iter().zip(&per_path[1]) {
+        let rel = max_abs_diff(f, r) / max_abs(r).max(1e-6);
+        assert!(rel <= 1e-4, "lstm hs-only d{name}: relative diff {rel}");
+    }
+    // Autodiff device, nothing tracked: forward only, same values.
+    let x = Inputs::new(&c, &dev, false);
+    let p = Inputs::new(&c, &Device::flex(), false);
+    for (a, r) in x
+        .run(Cell::Lstm, true)
+        .into_iter()
+        .zip(p.run(Cell::Lstm, false))
+    {
+        assert!(max_abs_diff(&to_vec(a), &to_vec(r)) <= 1e-5);
+    }
 }
 
 /// Helper: materialises a tensor (so that a following `transpose` is a strided view).

@@ -16,6 +16,7 @@
 
 mod backend;
 mod gru;
+mod lstm;
 mod math;
 mod reference;
 
@@ -23,7 +24,7 @@ use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Tensor};
 
 use backend::FusedRecurrentBackend;
-pub use reference::gru_sequence_reference;
+pub use reference::{gru_sequence_reference, lstm_sequence_reference};
 
 /// GRU over a whole sequence (gate order r, z, n).
 ///
@@ -67,6 +68,59 @@ pub fn gru_sequence(
         reset.into_dispatch(),
     );
     Tensor::from_dispatch(hs)
+}
+
+/// LSTM over a whole sequence (gate order i, f, g, o).
+///
+/// `gx: [T, B, 4H]` is `x·W_x + b_x` for every step; `wh: [H, 4H]`; `bh: [4H]`; `h0`, `c0: [B, H]`;
+/// `reset: [T, B]` (1.0 where step `t` starts an episode; both `h` and `c` are zeroed). Returns
+/// `(hs, cs)`, each `[T, B, H]`: `i, f, o = σ(·)`, `g = tanh(·)`, `c' = f ⊙ c + i ⊙ g`,
+/// `h' = o ⊙ tanh(c')`.
+pub fn lstm_sequence(
+    gx: Tensor<3>,
+    wh: Tensor<2>,
+    bh: Tensor<1>,
+    h0: Tensor<2>,
+    c0: Tensor<2>,
+    reset: Tensor<2>,
+) -> (Tensor<3>, Tensor<3>) {
+    let d = check_shapes("lstm", 4, &gx, &wh, &bh, &h0, &reset);
+    assert_eq!(c0.dims(), [d.b, d.h], "lstm: c0 must be [{}, {}]", d.b, d.h);
+    let devices = [
+        &gx.device(),
+        &wh.device(),
+        &bh.device(),
+        &h0.device(),
+        &c0.device(),
+    ];
+    let fused = d.t > 0
+        && devices
+            .into_iter()
+            .chain([&reset.device()])
+            .all(uses_fused_kernels)
+        && [
+            gx.dtype(),
+            wh.dtype(),
+            bh.dtype(),
+            h0.dtype(),
+            c0.dtype(),
+            reset.dtype(),
+        ] == [DType::F32; 6];
+    if !fused {
+        return lstm_sequence_reference(gx, wh, bh, h0, c0, reset);
+    }
+    let packed = <Dispatch as FusedRecurrentBackend>::fused_lstm_sequence(
+        gx.into_dispatch(),
+        wh.into_dispatch(),
+        bh.into_dispatch(),
+        h0.into_dispatch(),
+        c0.into_dispatch(),
+        reset.into_dispatch(),
+    );
+    let packed = Tensor::<4>::from_dispatch(packed);
+    let hs = packed.clone().narrow(0, 0, 1).reshape([d.t, d.b, d.h]);
+    let cs = packed.narrow(0, 1, 1).reshape([d.t, d.b, d.h]);
+    (hs, cs)
 }
 
 /// Sizes of one sequence: `t` steps, `b` rows, `h` hidden units.
