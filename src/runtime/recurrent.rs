@@ -6,7 +6,7 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{sigmoid, tanh};
+use burn::tensor::activation::sigmoid;
 
 use super::carry::{Carry, reset_rows};
 
@@ -25,73 +25,6 @@ fn step_at(x: &Tensor<3>, t: usize) -> Tensor<2> {
 /// The last step of `[T, B, F]` as `[B, F]`.
 pub fn last_step(x: &Tensor<3>) -> Tensor<2> {
     step_at(x, x.dims()[0] - 1)
-}
-
-/// GRU over a sequence as per-step tensor ops (reference form; any device, autodiff-able).
-///
-/// `gx`: `[T, B, 3H]` input projections (gate order r, z, n); `wh`: `[H, 3H]`; `bh`: `[3H]`;
-/// `h0`: `[B, H]`; `start`: `[T, B]` (1.0 resets the state to zero before step t).
-pub fn gru_sequence_reference(
-    gx: Tensor<3>,
-    wh: Tensor<2>,
-    bh: Tensor<1>,
-    h0: Tensor<2>,
-    start: Tensor<2>,
-) -> Tensor<3> {
-    let t_len = gx.dims()[0];
-    let hdim = h0.dims()[1];
-    let bh = bh.unsqueeze_dim::<2>(0);
-    let mut h = h0;
-    let mut outs = Vec::with_capacity(t_len);
-    for t in 0..t_len {
-        h = reset_rows(h, &start_at(&start, t), None);
-        let g = step_at(&gx, t);
-        let gh = h.clone().matmul(wh.clone()) + bh.clone();
-        let xr = g.clone().narrow(1, 0, hdim);
-        let xz = g.clone().narrow(1, hdim, hdim);
-        let xn = g.narrow(1, 2 * hdim, hdim);
-        let hr = gh.clone().narrow(1, 0, hdim);
-        let hz = gh.clone().narrow(1, hdim, hdim);
-        let hn = gh.narrow(1, 2 * hdim, hdim);
-        let r = sigmoid(xr + hr);
-        let z = sigmoid(xz + hz);
-        let n = tanh(xn + r * hn);
-        h = n.clone() + z * (h - n);
-        outs.push(h.clone());
-    }
-    Tensor::stack(outs, 0)
-}
-
-/// LSTM over a sequence as per-step tensor ops (reference form). Gate order i, f, g, o.
-/// Returns `(hs, cs)`, each `[T, B, H]`.
-pub fn lstm_sequence_reference(
-    gx: Tensor<3>,
-    wh: Tensor<2>,
-    bh: Tensor<1>,
-    h0: Tensor<2>,
-    c0: Tensor<2>,
-    start: Tensor<2>,
-) -> (Tensor<3>, Tensor<3>) {
-    let t_len = gx.dims()[0];
-    let hdim = h0.dims()[1];
-    let bh = bh.unsqueeze_dim::<2>(0);
-    let (mut h, mut c) = (h0, c0);
-    let (mut hs, mut cs) = (Vec::with_capacity(t_len), Vec::with_capacity(t_len));
-    for t in 0..t_len {
-        let s = start_at(&start, t);
-        h = reset_rows(h, &s, None);
-        c = reset_rows(c, &s, None);
-        let g = step_at(&gx, t) + h.clone().matmul(wh.clone()) + bh.clone();
-        let i = sigmoid(g.clone().narrow(1, 0, hdim));
-        let f = sigmoid(g.clone().narrow(1, hdim, hdim));
-        let gg = tanh(g.clone().narrow(1, 2 * hdim, hdim));
-        let o = sigmoid(g.narrow(1, 3 * hdim, hdim));
-        c = f * c + i * gg;
-        h = o * tanh(c.clone());
-        hs.push(h.clone());
-        cs.push(c.clone());
-    }
-    (Tensor::stack(hs, 0), Tensor::stack(cs, 0))
 }
 
 /// Gated recurrent unit with fused gates (`W_x`: F→3H, `W_h`: H→3H, both with bias).

@@ -1,0 +1,216 @@
+//! Scalar building blocks shared by the fused kernels: branch-free activations that the compiler
+//! can vectorise, thin wrappers over the `gemm` crate for row-major matrices, and a helper macro
+//! that compiles a kernel a second time with AVX2 + FMA enabled and picks it at run time.
+
+/// Defines `$name` as a safe entry point that runs `$imp` compiled with AVX2 + FMA when the CPU
+/// has them (checked at run time), and the portable build of `$imp` otherwise. `$imp` should be
+/// `#[inline(always)]` (as should its helpers) so that its body is generated inside each variant.
+macro_rules! simd_entry {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) => $imp:path) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[allow(clippy::too_many_arguments)]
+                #[target_feature(enable = "avx2,fma")]
+                fn with_avx2($($arg: $ty),*) {
+                    $imp($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports every feature `with_avx2` was compiled for.
+                    unsafe { with_avx2($($arg),*) };
+                    return;
+                }
+            }
+            $imp($($arg),*)
+        }
+    };
+}
+pub(crate) use simd_entry;
+
+/// `exp(x)` for f32, branch-free (Cephes-style range reduction + degree-6 polynomial, ~2 ulp).
+/// Inputs are clamped to the finite range of `exp` on f32.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer (|v| < 2^22).
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * C1 - n * C2;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let e = (p * r) * r + r + 1.0;
+    // 2^n from its exponent bits. n + 127 lies in [1, 254] after the clamp; adding 2^23 puts that
+    // integer in the low mantissa bits, which the shift moves into the exponent field.
+    let scale = f32::from_bits((n + (127.0 + 8_388_608.0)).to_bits() << 23);
+    e * scale
+}
+
+/// Logistic sigmoid `1 / (1 + e^-x)`.
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// Hyperbolic tangent as `1 - 2 / (1 + e^{2x})` (absolute error ~1e-7).
+#[inline(always)]
+pub(crate) fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / (1.0 + exp(2.0 * x))
+}
+
+/// Applies [`sigmoid`] in place.
+#[inline(always)]
+pub(crate) fn sigmoid_in_place(v: &mut [f32]) {
+    for x in v {
+        *x = sigmoid(*x);
+    }
+}
+
+/// Applies [`tanh`] in place.
+#[inline(always)]
+pub(crate) fn tanh_in_place(v: &mut [f32]) {
+    for x in v {
+        *x = tanh(*x);
+    }
+}
+
+/// A row-major or transposed view of a dense f32 matrix for [`matmul`].
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+}
+
+impl<'a> Mat<'a> {
+    /// `data` holds a `rows × cols` row-major matrix.
+    pub(crate) fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "matrix buffer too small");
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: cols as isize,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of the row-major `rows × cols` matrix in `data` (a `cols × rows` view).
+    pub(crate) fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "matrix buffer too small");
+        Mat {
+            data,
+            rows: cols,
+            cols: rows,
+            rs: 1,
+            cs: cols as isize,
+        }
+    }
+}
+
+/// `dst (+)= a · b` with `dst` a row-major `a.rows × b.cols` buffer, single-threaded.
+/// With `accumulate` the product is added to `dst`, otherwise `dst` is overwritten.
+#[inline]
+pub(crate) fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
+    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    assert!(dst.len() >= m * n, "matmul: destination too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: the asserts above keep every index the strides describe inside the three slices
+    // (Mat's constructors check their buffers); `dst` is exclusively borrowed.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs,
+            a.rs,
+            b.data.as_ptr(),
+            b.cs,
+            b.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Adds the column sums of the row-major matrix `src` (rows of `acc.len()`) to `acc`.
+#[inline(always)]
+pub(crate) fn add_column_sums(acc: &mut [f32], src: &[f32]) {
+    for row in src.chunks_exact(acc.len()) {
+        for (a, s) in acc.iter_mut().zip(row) {
+            *a += *s;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activations_match_std() {
+        let mut worst = (0.0f32, 0.0f32, 0.0f32);
+        for i in -4000..=4000 {
+            let x = i as f32 * 0.01;
+            let e = (exp(x) - x.exp()).abs() / x.exp();
+            let s = (sigmoid(x) - 1.0 / (1.0 + (-x).exp())).abs();
+            let t = (tanh(x) - x.tanh()).abs();
+            worst = (worst.0.max(e), worst.1.max(s), worst.2.max(t));
+        }
+        assert!(worst.0 < 1e-6, "exp rel err {}", worst.0);
+        assert!(worst.1 < 1e-6, "sigmoid abs err {}", worst.1);
+        assert!(worst.2 < 1e-6, "tanh abs err {}", worst.2);
+        assert!((0.0..1e-30).contains(&sigmoid(-1e4)));
+        assert!((sigmoid(1e4) - 1.0).abs() < 1e-7 && (tanh(-1e4) + 1.0).abs() < 1e-7);
+    }
+
+    #[test]
+    fn matmul_plain_and_transposed() {
+        // a: 2x3, b: 3x2
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let mut c = [1.0; 4];
+        matmul(&mut c, Mat::rows(&a, 2, 3), Mat::rows(&b, 3, 2), false);
+        assert_eq!(c, [4.0, 5.0, 10.0, 11.0]);
+        matmul(&mut c, Mat::rows(&a, 2, 3), Mat::rows(&b, 3, 2), true);
+        assert_eq!(c, [8.0, 10.0, 20.0, 22.0]);
+        // aᵀ · a: 3x3
+        let mut d = [0.0; 9];
+        matmul(
+            &mut d,
+            Mat::transposed(&a, 2, 3),
+            Mat::rows(&a, 2, 3),
+            false,
+        );
+        assert_eq!(d, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
+    }
+}
