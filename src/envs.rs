@@ -6,7 +6,14 @@
 
 use crate::check::ir::{ActionSpace, EnvInfo};
 
+pub mod baseline;
+pub mod classic;
+pub mod popgym;
 pub mod registry;
+pub mod rng;
+pub mod vec;
+
+pub use vec::{Action, Env, Outcome, Vectorized};
 
 /// Actions for a batch of environments.
 #[derive(Clone, Debug, PartialEq)]

@@ -123,7 +123,13 @@ impl CarryTy {
 }
 
 fn record_floats(name: &str, fields: &[(String, u64)]) -> u64 {
-    let f = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap_or(0);
+    let f = |k: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    };
     match name {
         // key and value caches: ctx × heads × dh each, plus one flag per slot
         "kv" => 2 * f("ctx") * f("heads") * f("dh") + f("ctx"),
