@@ -1,1 +1,4 @@
 //! Reports derived from the IR: summary tables, the architecture hash, expansion.
+
+pub mod expand;
+pub mod summary;

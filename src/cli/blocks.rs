@@ -1,14 +1,83 @@
 //! `memoraxc blocks`.
 
+use crate::check::registry::{self, Def, Entry};
+
 /// Arguments of `memoraxc blocks`.
 #[derive(clap::Args, Debug)]
 pub struct BlocksArgs {
-    /// Input files.
-    pub files: Vec<std::path::PathBuf>,
+    /// A block, head, algorithm or optimizer name; without one, list all.
+    pub name: Option<String>,
+}
+
+fn default_text(d: &Def) -> String {
+    match d {
+        Def::Req => "required".into(),
+        Def::Int(v) => crate::syntax::printer::int_lit(*v),
+        Def::Float(v) => crate::syntax::printer::float_lit(*v),
+        Def::Bool(b) => b.to_string(),
+        Def::Sym(s) => s.to_string(),
+        Def::None => "none".into(),
+        Def::Same(o) => format!("= {o}"),
+    }
+}
+
+/// Documentation of one entry as text.
+pub fn entry_doc(e: &Entry) -> String {
+    let mut out = format!(
+        "{} ({})\n  {}\n  signature: {}\n",
+        e.name,
+        e.cat.name(),
+        e.doc,
+        e.sig
+    );
+    if !e.params.is_empty() {
+        out.push_str("  parameters:\n");
+        for p in e.params {
+            let alias = if p.aliases.is_empty() {
+                String::new()
+            } else {
+                format!(" (alias: {})", p.aliases.join(", "))
+            };
+            out.push_str(&format!(
+                "    {:<24} {:<10} {}{alias}; {}\n",
+                p.name,
+                default_text(&p.def),
+                p.doc,
+                p.ty.describe()
+            ));
+        }
+    }
+    out
 }
 
 /// Run the subcommand; returns the exit code.
-pub fn run(_args: BlocksArgs) -> u8 {
-    eprintln!("not yet available");
-    super::EXIT_RUNTIME
+pub fn run(args: BlocksArgs) -> u8 {
+    match args.name {
+        None => {
+            let mut last = None;
+            for e in registry::all() {
+                if last != Some(e.cat) {
+                    println!("\n{}s:", e.cat.name());
+                    last = Some(e.cat);
+                }
+                let first = e.doc.split(". ").next().unwrap_or(e.doc);
+                println!("  {:<20} {}", e.name, first);
+            }
+            super::EXIT_OK
+        }
+        Some(n) => match registry::lookup(&n) {
+            Some(e) => {
+                print!("{}", entry_doc(e));
+                super::EXIT_OK
+            }
+            None => {
+                let names: Vec<&str> = registry::all().map(|e| e.name).collect();
+                match crate::check::eval::suggest(&n, names) {
+                    Some(s) => eprintln!("error: unknown block `{n}`; did you mean `{s}`?"),
+                    None => eprintln!("error: unknown block `{n}` (`memoraxc blocks` lists all)"),
+                }
+                super::EXIT_USER
+            }
+        },
+    }
 }

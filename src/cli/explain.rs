@@ -3,12 +3,29 @@
 /// Arguments of `memoraxc explain`.
 #[derive(clap::Args, Debug)]
 pub struct ExplainArgs {
-    /// Input files.
-    pub files: Vec<std::path::PathBuf>,
+    /// A diagnostic code such as `MX0303`; without one, list all codes.
+    pub code: Option<String>,
 }
 
 /// Run the subcommand; returns the exit code.
-pub fn run(_args: ExplainArgs) -> u8 {
-    eprintln!("not yet available");
-    super::EXIT_RUNTIME
+pub fn run(args: ExplainArgs) -> u8 {
+    use crate::diag::codes;
+    match args.code {
+        None => {
+            for c in codes::CODES {
+                println!("{}  {}", c.code, c.title);
+            }
+            super::EXIT_OK
+        }
+        Some(c) => match codes::lookup(&c) {
+            Some(info) => {
+                println!("{}: {}\n\n{}", info.code, info.title, info.explain);
+                super::EXIT_OK
+            }
+            None => {
+                eprintln!("error: unknown code `{c}` (`memoraxc explain` lists all)");
+                super::EXIT_USER
+            }
+        },
+    }
 }

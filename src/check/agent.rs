@@ -1,0 +1,816 @@
+//! Agent rules: slots, environment, algorithm, optimizer, train settings, networks, cross-field checks.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::eval::{Elab, EntryCall, Env, HeadTerm, Term, suggest};
+use super::inst::{Inst, walk};
+use super::ir::{self, ActionSpace, Args, CarryTy, Value};
+use super::registry::{
+    Cat, Ty,
+    signature::{carry_text, head_sig},
+};
+use super::{canon, env_table};
+use crate::diag::{Diag, FileId, Span};
+use crate::syntax::ast::{self, Arg, EntryKind, Expr, ExprKind};
+
+/// Slots an agent may have.
+pub const SLOTS: &[&str] = &[
+    "env",
+    "algorithm",
+    "encoder",
+    "torso",
+    "actor",
+    "critic",
+    "q",
+    "network",
+    "optimizer",
+    "intrinsic",
+];
+
+/// Parsed `--set` overrides, grouped.
+#[derive(Default)]
+pub struct Overrides {
+    /// Extra algorithm arguments.
+    pub algorithm: Vec<(Arg, FileId)>,
+    /// Extra optimizer arguments.
+    pub optimizer: Vec<(Arg, FileId)>,
+    /// Train settings: key, value, file.
+    pub train: Vec<(ast::Ident, Expr, FileId)>,
+    /// Whole-slot replacements: name, value, file.
+    pub slots: Vec<(ast::Ident, Expr, FileId)>,
+}
+
+struct Slot<'a> {
+    expr: &'a Expr,
+    file: FileId,
+    annot: Option<&'a ast::CarryAnnot>,
+    name_span: Span,
+}
+
+fn sp(file: FileId, s: ast::Sp) -> Span {
+    Span::new(file, s.start, s.end)
+}
+
+/// Check one agent; pushes diagnostics into `el.diags`/`diags`; returns the IR if it is clean.
+pub fn check_agent<'a>(
+    el: &mut Elab<'a>,
+    names: &[String],
+    agent: &'a ast::Agent,
+    file: FileId,
+    ov: &'a Overrides,
+) -> Option<ir::Agent> {
+    let errors_before = el
+        .diags
+        .iter()
+        .filter(|d| d.severity == crate::diag::Severity::Error)
+        .count();
+    let env0: Rc<Env<'a>> = Rc::new(HashMap::new());
+    let mut slots: HashMap<&str, Slot<'a>> = HashMap::new();
+    let mut train_fields: Vec<(&'a ast::Ident, &'a Expr, FileId)> = Vec::new();
+    let mut train_span = None;
+    for e in &agent.entries {
+        match &e.kind {
+            EntryKind::Slot { name, annot, value } => {
+                let nspan = sp(file, name.span);
+                let Some(canon_name) = SLOTS.iter().find(|s| **s == name.name) else {
+                    let mut d = Diag::error(
+                        "MX0211",
+                        format!("unknown agent slot `{}`", name.name),
+                        nspan,
+                        "unknown slot",
+                    );
+                    d = d.with_help(match suggest(&name.name, SLOTS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("slots: {}", SLOTS.join(", ")),
+                    });
+                    el.err(d);
+                    continue;
+                };
+                if let Some(prev) = slots.get(canon_name) {
+                    el.err(
+                        Diag::error(
+                            "MX0211",
+                            format!("slot `{}` given twice", name.name),
+                            nspan,
+                            "second time",
+                        )
+                        .with_label(prev.name_span, "first given here"),
+                    );
+                    continue;
+                }
+                slots.insert(
+                    canon_name,
+                    Slot {
+                        expr: value,
+                        file,
+                        annot: annot.as_ref(),
+                        name_span: nspan,
+                    },
+                );
+            }
+            EntryKind::Section { name, fields } => {
+                if name.name != "train" {
+                    el.err(
+                        Diag::error(
+                            "MX0211",
+                            format!("unknown section `{}`", name.name),
+                            sp(file, name.span),
+                            "unknown section",
+                        )
+                        .with_help("the only section is `train { ... }`"),
+                    );
+                    continue;
+                }
+                train_span = Some(sp(file, e.span));
+                for (k, v) in fields {
+                    train_fields.push((k, v, file));
+                }
+            }
+        }
+    }
+    for (k, v, f) in &ov.slots {
+        let nspan = sp(*f, k.span);
+        let annot = slots.get(k.name.as_str()).and_then(|s| s.annot);
+        if let Some(s) = SLOTS.iter().find(|s| **s == k.name) {
+            slots.insert(
+                s,
+                Slot {
+                    expr: v,
+                    file: *f,
+                    annot,
+                    name_span: nspan,
+                },
+            );
+        }
+    }
+    for (k, v, f) in &ov.train {
+        train_fields.retain(|(k2, _, _)| k2.name != k.name);
+        train_fields.push((k, v, *f));
+    }
+    let agent_span = sp(file, agent.name.span);
+    let missing = |el: &mut Elab<'a>, what: &str, help: &str| {
+        el.err(
+            Diag::error(
+                "MX0503",
+                format!("agent `{}` has no `{what}`", agent.name.name),
+                agent_span,
+                format!("`{what}` missing"),
+            )
+            .with_help(help.to_string()),
+        );
+    };
+
+    // environment
+    let env_info = match slots.get("env") {
+        None => {
+            missing(el, "env", "add e.g. `env = \"gymnax::CartPole-v1\"`");
+            None
+        }
+        Some(s) => el
+            .value(s.expr, &env0, s.file, Ty::Sym(&[]), "env")
+            .and_then(|(v, vspan)| {
+                let id = v.as_str().unwrap_or_default().to_string();
+                match env_table::lookup(&id) {
+                    Some(info) => Some((info, vspan)),
+                    None => {
+                        let all = env_table::all();
+                        let ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+                        let short = id.rsplit("::").next().unwrap_or(&id);
+                        let best = suggest(&id, ids.iter().copied()).or_else(|| {
+                            all.iter()
+                                .find(|e| {
+                                    e.id.rsplit("::")
+                                        .next()
+                                        .is_some_and(|n| strsim::jaro_winkler(n, short) > 0.85)
+                                })
+                                .map(|e| e.id.clone())
+                        });
+                        let help = match best {
+                            Some(b) => format!("did you mean \"{b}\"? (`memoraxc envs` lists all)"),
+                            None => "`memoraxc envs` lists all environment ids".to_string(),
+                        };
+                        el.err(
+                            Diag::error(
+                                "MX0212",
+                                format!("unknown environment \"{id}\""),
+                                vspan,
+                                "not in the registry",
+                            )
+                            .with_help(help),
+                        );
+                        None
+                    }
+                }
+            }),
+    };
+    // algorithm
+    let algo = match slots.get("algorithm") {
+        None => {
+            missing(el, "algorithm", "add e.g. `algorithm = ppo()`");
+            None
+        }
+        Some(s) => el.entry_call(s.expr, &env0, s.file, &[Cat::Algorithm], &ov.algorithm),
+    };
+    let optimizer = match slots.get("optimizer") {
+        Some(s) => el.entry_call(s.expr, &env0, s.file, &[Cat::Optimizer], &ov.optimizer),
+        None => {
+            let entry = super::registry::lookup("adam")?;
+            el.bind(entry, &[], &ov.optimizer, agent_span, &env0, file)
+                .map(|b| EntryCall {
+                    entry,
+                    args: b.args,
+                    arg_spans: b.spans,
+                    span: agent_span,
+                })
+        }
+    };
+    let intrinsic = slots
+        .get("intrinsic")
+        .and_then(|s| el.entry_call(s.expr, &env0, s.file, &[Cat::Intrinsic], &[]));
+    let train = train_settings(el, &train_fields, train_span, agent_span, &env0);
+
+    // networks
+    let algo_name = algo.as_ref().map(|a| a.entry.name);
+    let (head_slots, allowed): (&[&str], &[&str]) = match algo_name {
+        Some("ppo" | "ippo" | "irppo") => (&["actor", "critic"], &["actor", "critic"]),
+        Some("sac") => (&["actor", "critic"], &["actor", "critic"]),
+        Some("dqn" | "pqn" | "r2d2") => (&["q"], &["q"]),
+        _ => (&[], &["actor", "critic", "q"]),
+    };
+    for h in ["actor", "critic", "q"] {
+        if let (Some(s), Some(a)) = (slots.get(h), algo.as_ref())
+            && !allowed.contains(&h)
+        {
+            el.err(
+                Diag::error(
+                    "MX0502",
+                    format!("`{}` does not use a `{h}` slot", a.entry.name),
+                    s.name_span,
+                    "unused slot",
+                )
+                .with_label(a.span, format!("algorithm `{}`", a.entry.name))
+                .with_help(format!(
+                    "`{}` uses: {}",
+                    a.entry.name,
+                    head_slots.join(", ")
+                )),
+            );
+        }
+    }
+    let network_slot = slots.get("network");
+    let mut enc = None;
+    let mut torso = None;
+    let mut ok_terms = true;
+    if network_slot.is_none() {
+        if let Some(s) = slots.get("encoder") {
+            enc = el.block(s.expr, &env0, s.file);
+            ok_terms &= enc.is_some();
+            if let (Some(t), Some(a)) = (enc.as_mut(), s.annot) {
+                t.annots
+                    .push((super::eval::carry_of(&a.ty), sp(s.file, a.span)));
+            }
+        }
+        if let Some(s) = slots.get("torso") {
+            torso = el.block(s.expr, &env0, s.file);
+            ok_terms &= torso.is_some();
+            if let (Some(t), Some(a)) = (torso.as_mut(), s.annot) {
+                t.annots
+                    .push((super::eval::carry_of(&a.ty), sp(s.file, a.span)));
+            }
+        }
+    } else {
+        for k in ["encoder", "torso"].iter().chain(head_slots) {
+            if let Some(s) = slots.get(k) {
+                el.err(
+                    Diag::error(
+                        "MX0211",
+                        format!("`{k}` cannot be combined with `network = ...`"),
+                        s.name_span,
+                        "conflicts with `network`",
+                    )
+                    .with_help(
+                        "put everything into `network = body -> heads(...)`, or use separate slots",
+                    ),
+                );
+                ok_terms = false;
+            }
+        }
+    }
+    // heads
+    let mut heads: Vec<(&str, HeadTerm, Span)> = Vec::new();
+    match network_slot {
+        Some(s) => match network_body(el, s, &env0) {
+            Some((body, hs)) => {
+                torso = body;
+                for (role, h) in hs {
+                    heads.push((role, h.0, h.1));
+                }
+            }
+            None => ok_terms = false,
+        },
+        None => {
+            for h in head_slots {
+                match slots.get(h) {
+                    Some(s) => match el.head(s.expr, &env0, s.file) {
+                        Some(t) => heads.push((h, t, s.name_span)),
+                        None => ok_terms = false,
+                    },
+                    None if algo.is_some() => missing(
+                        el,
+                        h,
+                        &format!(
+                            "`{}` needs `{}`",
+                            algo_name.unwrap_or_default(),
+                            head_slots.join("` and `")
+                        ),
+                    ),
+                    None => {}
+                }
+            }
+        }
+    }
+    let (Some((env_info, env_span)), Some(algo), Some(optimizer), Some(train)) =
+        (env_info, algo, optimizer, train)
+    else {
+        return None;
+    };
+    if !ok_terms {
+        return None;
+    }
+    let a_count = match &env_info.action {
+        ActionSpace::Discrete(n) => *n,
+        ActionSpace::Box { dim, .. } => *dim,
+    };
+    let discrete = matches!(env_info.action, ActionSpace::Discrete(_));
+    // head vs algorithm and action space
+    let mut ok = true;
+    for (role, h, _) in &heads {
+        let want: &[&str] = match (algo.entry.name, *role) {
+            ("ppo" | "ippo" | "irppo", "actor") => &["categorical", "gaussian"],
+            ("ppo" | "ippo" | "irppo", "critic") => &["value"],
+            ("sac", "actor") => &["categorical", "gaussian"],
+            ("sac", "critic") => &["twin_q"],
+            (_, "q") => &["q"],
+            _ => &[],
+        };
+        if !want.contains(&h.kind.as_str()) {
+            el.err(
+                Diag::error(
+                    "MX0502",
+                    format!(
+                        "`{}` needs {role} = {} , found `{}()`",
+                        algo.entry.name,
+                        want.iter()
+                            .map(|w| format!("{w}()"))
+                            .collect::<Vec<_>>()
+                            .join(" or "),
+                        h.kind
+                    ),
+                    h.span,
+                    "wrong head",
+                )
+                .with_label(algo.span, format!("algorithm `{}`", algo.entry.name))
+                .with_help(format!(
+                    "use `{role} = {}()`",
+                    want.first().copied().unwrap_or("value")
+                )),
+            );
+            ok = false;
+            continue;
+        }
+        let needs_discrete = matches!(h.kind.as_str(), "categorical" | "q" | "twin_q");
+        if (needs_discrete && !discrete) || (h.kind == "gaussian" && discrete) {
+            el.err(
+                Diag::error(
+                    "MX0501",
+                    format!(
+                        "`{}()` needs a {} action space, but {} has {}",
+                        h.kind,
+                        if needs_discrete {
+                            "discrete"
+                        } else {
+                            "continuous (Box)"
+                        },
+                        env_info.id,
+                        env_info.action_space_text
+                    ),
+                    h.span,
+                    "head",
+                )
+                .with_label(env_span, format!("actions: {}", env_info.action_space_text))
+                .with_help(if needs_discrete {
+                    "use `gaussian()` for continuous actions".to_string()
+                } else {
+                    "use `categorical()` for discrete actions".to_string()
+                }),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    // instantiate networks
+    let mut inst = Inst::new(names, a_count);
+    let net_names: Vec<&str> = if network_slot.is_some() {
+        vec!["network"]
+    } else if matches!(algo.entry.name, "dqn" | "pqn" | "r2d2") {
+        vec!["q"]
+    } else {
+        vec!["actor", "critic"]
+    };
+    let mut networks = Vec::new();
+    for net in &net_names {
+        let e = match &enc {
+            Some(t) => inst.block(t, env_info.obs_dim, &format!("{net}.encoder")),
+            None => Some(inst.identity(&format!("{net}.encoder"), env_info.obs_dim, agent_span)),
+        };
+        let Some(e) = e else { break };
+        let t = match &torso {
+            Some(t) => inst.block(t, e.output, &format!("{net}.torso")),
+            None => Some(inst.identity(&format!("{net}.torso"), e.output, agent_span)),
+        };
+        let Some(t) = t else { break };
+        let mut hs = Vec::new();
+        for (role, h, _) in &heads {
+            if network_slot.is_none() && role != net {
+                continue;
+            }
+            let path = if network_slot.is_some() {
+                format!("{net}.head.{role}")
+            } else {
+                format!("{net}.head")
+            };
+            let (outputs, params) = head_sig(&h.kind, t.output, a_count);
+            hs.push((
+                role.to_string(),
+                ir::Head {
+                    path,
+                    kind: h.kind.clone(),
+                    args: h.args.clone(),
+                    input: t.output,
+                    outputs,
+                    params,
+                    origin: inst.origin(h.span),
+                },
+            ));
+        }
+        networks.push(ir::Network {
+            name: net.to_string(),
+            encoder: e,
+            torso: t,
+            heads: hs,
+        });
+    }
+    el.diags.append(&mut inst.diags);
+    if networks.len() != net_names.len() {
+        return None;
+    }
+    rules(
+        el, names, &algo, &networks, &slots, discrete, &env_info, env_span,
+    );
+    let errors_after = el
+        .diags
+        .iter()
+        .filter(|d| d.severity == crate::diag::Severity::Error)
+        .count();
+    if errors_after > errors_before {
+        return None;
+    }
+    let mut out = ir::Agent {
+        name: agent.name.name.clone(),
+        env: env_info,
+        algorithm: algo.entry.name.to_string(),
+        hparams: algo.args.clone(),
+        optimizer: optimizer.entry.name.to_string(),
+        optimizer_args: optimizer.args.clone(),
+        networks,
+        intrinsic: intrinsic.map(|i| (i.entry.name.to_string(), i.args, vec![])),
+        train,
+        hash: String::new(),
+        canonical: String::new(),
+    };
+    out.canonical = canon::agent_text(&out);
+    out.hash = canon::agent_hash(&out);
+    Some(out)
+}
+
+type Heads = Vec<(&'static str, (HeadTerm, Span))>;
+
+fn network_body<'a>(
+    el: &mut Elab<'a>,
+    s: &Slot<'a>,
+    env0: &Rc<Env<'a>>,
+) -> Option<(Option<Term>, Heads)> {
+    let (body, last): (&'a [Expr], &'a Expr) = match &s.expr.kind {
+        ExprKind::Pipe(items) => (&items[..items.len() - 1], &items[items.len() - 1]),
+        _ => (&[], s.expr),
+    };
+    let ExprKind::Call(id, args) = &last.kind else {
+        el.err(Diag::error("MX0403", "`network` must end with `heads(...)`", sp(s.file, last.span), "expected `heads(...)`").with_help("write `network = mlp(64) -> gru(64) -> heads(actor = categorical(), critic = value())`"));
+        return None;
+    };
+    if id.name != "heads" {
+        el.err(Diag::error("MX0403", "`network` must end with `heads(...)`", sp(s.file, last.span), "expected `heads(...)`").with_help("write `network = mlp(64) -> gru(64) -> heads(actor = categorical(), critic = value())`"));
+        return None;
+    }
+    let mut hs: Heads = Vec::new();
+    let mut ok = true;
+    for a in args {
+        let Some(k) = &a.name else {
+            el.err(Diag::error(
+                "MX0203",
+                "`heads(...)` takes named heads: `actor = ...`, `critic = ...`, `q = ...`",
+                sp(s.file, a.span),
+                "unnamed head",
+            ));
+            ok = false;
+            continue;
+        };
+        let role: &'static str = match k.name.as_str() {
+            "actor" => "actor",
+            "critic" => "critic",
+            "q" => "q",
+            _ => {
+                el.err(
+                    Diag::error(
+                        "MX0202",
+                        format!("unknown head role `{}`", k.name),
+                        sp(s.file, k.span),
+                        "unknown role",
+                    )
+                    .with_help("roles: actor, critic, q"),
+                );
+                ok = false;
+                continue;
+            }
+        };
+        match el.head(&a.value, env0, s.file) {
+            Some(h) => hs.push((role, (h, sp(s.file, k.span)))),
+            None => ok = false,
+        }
+    }
+    let mut terms = Vec::new();
+    for b in body {
+        match el.block(b, env0, s.file) {
+            Some(t) => terms.push(t),
+            None => ok = false,
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let body = match terms.len() {
+        0 => None,
+        1 => terms.pop(),
+        _ => {
+            let span = Span::new(s.file, body[0].span.start, body[body.len() - 1].span.end);
+            let size = 1 + terms.iter().map(|t| t.size).sum::<usize>();
+            Some(Term {
+                kind: "seq".into(),
+                args: Args::default(),
+                arg_spans: vec![],
+                children: terms,
+                shared: None,
+                span,
+                annots: vec![],
+                size,
+            })
+        }
+    };
+    Some((body, hs))
+}
+
+fn train_settings<'a>(
+    el: &mut Elab<'a>,
+    fields: &[(&'a ast::Ident, &'a Expr, FileId)],
+    span: Option<Span>,
+    agent_span: Span,
+    env0: &Rc<Env<'a>>,
+) -> Option<ir::TrainSettings> {
+    let Some(span) = span.or(if fields.is_empty() {
+        None
+    } else {
+        Some(agent_span)
+    }) else {
+        el.err(
+            Diag::error(
+                "MX0503",
+                "agent has no `train { steps = ... }` section",
+                agent_span,
+                "`train` missing",
+            )
+            .with_help("add e.g. `train { steps = 500_000 }`"),
+        );
+        return None;
+    };
+    let mut vals: HashMap<&str, (i64, Span)> = HashMap::new();
+    let mut ok = true;
+    for (k, v, f) in fields {
+        let key = ["steps", "seed", "eval_every", "eval_episodes"]
+            .into_iter()
+            .find(|x| *x == k.name);
+        let Some(key) = key else {
+            let mut d = Diag::error(
+                "MX0509",
+                format!("unknown train setting `{}`", k.name),
+                sp(*f, k.span),
+                "unknown key",
+            );
+            d = d.with_help(
+                match suggest(&k.name, ["steps", "seed", "eval_every", "eval_episodes"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "keys: steps, seed, eval_every, eval_episodes".into(),
+                },
+            );
+            el.err(d);
+            ok = false;
+            continue;
+        };
+        match el.value(v, env0, *f, Ty::Int, &format!("train.{key}")) {
+            Some((Value::Int(i), vs)) => {
+                let min = if key == "seed" { 0 } else { 1 };
+                if i < min {
+                    el.err(Diag::error(
+                        "MX0505",
+                        format!("train.{key} must be at least {min}, found {i}"),
+                        vs,
+                        "out of range",
+                    ));
+                    ok = false;
+                }
+                vals.insert(key, (i, vs));
+            }
+            _ => ok = false,
+        }
+    }
+    let Some(&(steps, _)) = vals.get("steps") else {
+        if ok {
+            el.err(
+                Diag::error("MX0509", "`train` needs `steps`", span, "no `steps`")
+                    .with_help("add e.g. `steps = 500_000`"),
+            );
+        }
+        return None;
+    };
+    if !ok {
+        return None;
+    }
+    let g = |k: &str, d: i64| vals.get(k).map(|v| v.0).unwrap_or(d).max(0) as u64;
+    Some(ir::TrainSettings {
+        steps: steps as u64,
+        seed: g("seed", 0),
+        eval_every: g("eval_every", (steps / 10).max(1)),
+        eval_episodes: g("eval_episodes", 16),
+    })
+}
+
+fn has_carry(n: &ir::Network) -> bool {
+    n.encoder.carry != CarryTy::Unit || n.torso.carry != CarryTy::Unit
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rules<'a>(
+    el: &mut Elab<'a>,
+    names: &[String],
+    algo: &EntryCall,
+    nets: &[ir::Network],
+    slots: &HashMap<&str, Slot<'a>>,
+    discrete: bool,
+    env: &ir::EnvInfo,
+    env_span: Span,
+) {
+    let h = &algo.args;
+    let i = |k: &str| h.get(k).and_then(Value::as_int).unwrap_or(1);
+    let recurrent = nets.iter().any(has_carry);
+    let torso_span = slots
+        .get("torso")
+        .or(slots.get("network"))
+        .or(slots.get("encoder"))
+        .map(|s| sp(s.file, s.expr.span));
+    match algo.entry.name {
+        "ppo" | "ippo" | "irppo" | "pqn" => {
+            let (ne, ns, mb) = (i("num_envs"), i("num_steps"), i("minibatches"));
+            if mb > 0 && (ne * ns) % mb != 0 {
+                let divs: Vec<String> = (1..=(ne * ns).min(64))
+                    .filter(|d| (ne * ns) % d == 0)
+                    .map(|d| d.to_string())
+                    .collect();
+                el.err(
+                    Diag::error("MX0506", format!("minibatches do not divide the rollout batch: {ne} envs × {ns} steps = {}, {} % {mb} = {}", ne * ns, ne * ns, (ne * ns) % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
+                        .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
+                        .with_label(algo.arg_span("num_steps"), format!("{ns} steps per env"))
+                        .with_help(format!("minibatch counts that divide {}: {}", ne * ns, divs.join(", "))),
+                );
+            } else if recurrent && mb > 0 && ne % mb != 0 {
+                let divs: Vec<String> = (1..=ne)
+                    .filter(|d| ne % d == 0)
+                    .map(|d| d.to_string())
+                    .collect();
+                let mut d = Diag::error("MX0506", format!("with a recurrent torso, minibatches split the {ne} environments (whole sequences): {ne} % {mb} = {}", ne % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
+                    .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
+                    .with_help(format!("use minibatches in {{{}}} or num_envs a multiple of {mb}", divs.join(", ")));
+                if let Some(ts) = torso_span {
+                    d = d.with_label(ts, "recurrent");
+                }
+                el.err(d);
+            }
+        }
+        "dqn" => {
+            if recurrent {
+                let carry = nets
+                    .iter()
+                    .map(|n| {
+                        if n.torso.carry != CarryTy::Unit {
+                            &n.torso.carry
+                        } else {
+                            &n.encoder.carry
+                        }
+                    })
+                    .next();
+                let mut d = Diag::error("MX0402", "`dqn` trains on single transitions, but the network keeps recurrent state", torso_span.unwrap_or(algo.span), format!("carry {}", carry.map(carry_text).unwrap_or_default()))
+                    .with_label(algo.span, "samples single transitions")
+                    .with_help("use `r2d2(seq_len = 80, burn_in = 10)` for recurrent Q-learning, or a carry-free torso");
+                if torso_span.is_none() {
+                    d = d.with_help("use `r2d2` for recurrent Q-learning");
+                }
+                el.err(d);
+            }
+            let (tf, ne) = (i("train_frequency"), i("num_envs"));
+            if ne > 0 && tf % ne != 0 {
+                el.err(
+                    Diag::error("MX0507", format!("train_frequency {tf} is not a multiple of num_envs {ne} ({tf} % {ne} = {})", tf % ne), algo.arg_span("train_frequency"), "train_frequency")
+                        .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
+                        .with_help(format!("use train_frequency = {}", ((tf / ne).max(1)) * ne)),
+                );
+            }
+        }
+        "r2d2" => {
+            let (b, s) = (i("burn_in"), i("seq_len"));
+            if b >= s {
+                el.err(
+                    Diag::error(
+                        "MX0508",
+                        format!("burn_in ({b}) must be shorter than seq_len ({s})"),
+                        algo.arg_span("burn_in"),
+                        "burn-in",
+                    )
+                    .with_label(algo.arg_span("seq_len"), "sequence length")
+                    .with_help(format!("use burn_in < {s}")),
+                );
+            }
+        }
+        _ => {}
+    }
+    if matches!(algo.entry.name, "dqn" | "pqn" | "r2d2") && !discrete {
+        el.err(
+            Diag::error(
+                "MX0510",
+                format!(
+                    "`{}` needs discrete actions, but {} has {}",
+                    algo.entry.name, env.id, env.action_space_text
+                ),
+                algo.span,
+                "value-based",
+            )
+            .with_label(env_span, "continuous actions")
+            .with_help("use `ppo` with `gaussian()` or `sac`"),
+        );
+    }
+    let rollout = match algo.entry.name {
+        "ppo" | "ippo" | "irppo" | "pqn" => Some(("num_steps", i("num_steps"))),
+        "r2d2" => Some(("seq_len", i("seq_len"))),
+        _ => None,
+    };
+    if let Some((key, len)) = rollout {
+        let mut seen = Vec::new();
+        for n in nets {
+            for b in [&n.encoder, &n.torso] {
+                walk(b, &mut |blk: &ir::Block| {
+                    if blk.kind == "attention" {
+                        let ctx = blk.args.get("ctx").and_then(Value::as_int).unwrap_or(0);
+                        let key = (blk.origin.file.clone(), blk.origin.start, blk.origin.end);
+                        if ctx < len && !seen.contains(&key) {
+                            seen.push(key);
+                        }
+                    }
+                });
+            }
+        }
+        for (fname, start, end) in seen {
+            let fid = FileId(names.iter().position(|n| *n == fname).unwrap_or(0) as u32);
+            let span = Span::new(fid, start, end);
+            el.diags.push(
+                Diag::warning(
+                    "MX0601",
+                    format!("attention context is shorter than the rollout ({key} = {len})"),
+                    span,
+                    "attention here",
+                )
+                .with_label(algo.arg_span(key), format!("{key} = {len}"))
+                .with_help(format!("use ctx >= {len} so the whole rollout is visible")),
+            );
+        }
+    }
+}
