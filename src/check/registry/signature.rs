@@ -372,7 +372,10 @@ fn sig128(
                     format!("the block receives width {f}"),
                 )]);
             }
-            let m = int(a, "memory");
+            // the memory keeps the detached outputs of the `ctx + memory` steps before a chunk:
+            // the query at step p reads the outputs of steps p - ctx - memory .. p - ctx
+            // (runtime::attention), so every chunking of a sequence gives the same result
+            let m = int(a, "memory") + int(&x.args, "ctx");
             Ok(S128 {
                 out: x.output,
                 carry: tuple(
