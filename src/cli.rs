@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod blocks;
 pub mod check;
 pub mod envs;
@@ -51,10 +52,16 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Evaluate a saved policy greedily.
     Eval(eval::EvalArgs),
+    /// Throughput benchmarks of the SPEC §9 workloads (SPS, wall, peak RSS, FLOP/s).
+    Bench(bench::BenchArgs),
 }
+
+/// When the process started (for time-to-first-step figures).
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 /// Parse arguments and run; returns the process exit code.
 pub fn run() -> u8 {
+    STARTED.get_or_init(std::time::Instant::now);
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -73,5 +80,6 @@ pub fn run() -> u8 {
         Command::Envs(a) => envs::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -74,6 +74,8 @@ pub struct RunSummary {
     pub sps: f64,
     /// True when the run stopped early (interrupt or iteration cap).
     pub stopped_early: bool,
+    /// When the first environment step of this process was taken.
+    pub first_step: Option<Instant>,
 }
 
 /// Errors that stop a run.
@@ -139,6 +141,7 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
     let mut last_return = None;
     let mut recent = std::collections::VecDeque::new();
     let mut stopped_early = false;
+    let mut first_step = None;
     let (mut sps_steps, mut sps_time) = (0u64, 0f64);
     while algo.env_steps() < total {
         if opts
@@ -151,6 +154,7 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
             break;
         }
         let t0 = Instant::now();
+        first_step.get_or_insert(t0);
         let progress = algo.env_steps() as f64 / total as f64;
         let stats = match algo.iterate(progress) {
             Ok(s) => s,
@@ -246,6 +250,7 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
         last_train_return: last_return,
         sps,
         stopped_early,
+        first_step,
     })
 }
 

@@ -34,7 +34,11 @@ fn unique_params(b: &ir::Block, seen: &mut BTreeSet<u32>) -> u64 {
     }
     let kids: u64 = b.children.iter().map(|c| c.params).sum();
     let own = b.params - kids;
-    own + b.children.iter().map(|c| unique_params(c, seen)).sum::<u64>()
+    own + b
+        .children
+        .iter()
+        .map(|c| unique_params(c, seen))
+        .sum::<u64>()
 }
 
 #[test]
@@ -43,31 +47,66 @@ fn every_example_agent_lowers_with_the_checkers_numbers() {
     let mut agents = 0;
     for file in mx_files("examples") {
         let out = check::check_path(&file, &[]);
-        assert!(!out.diagnostics.has_errors(), "{}: {}", file.display(), out.diagnostics.render(false));
+        assert!(
+            !out.diagnostics.has_errors(),
+            "{}: {}",
+            file.display(),
+            out.diagnostics.render(false)
+        );
         for agent in &out.program.agents {
             agents += 1;
-            let lowered = lower_agent(agent, &dev).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let lowered =
+                lower_agent(agent, &dev).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             let mut seen = BTreeSet::new();
             let mut ir_total = 0;
             for (ni, net) in agent.networks.iter().enumerate() {
-                ir_total += unique_params(&net.encoder, &mut seen) + unique_params(&net.torso, &mut seen);
+                ir_total +=
+                    unique_params(&net.encoder, &mut seen) + unique_params(&net.torso, &mut seen);
                 ir_total += net.heads.iter().map(|(_, h)| h.params).sum::<u64>();
                 let (t, b) = (3, 2);
                 let obs = Tensor::<3>::zeros([t, b, agent.env.obs_dim], &dev);
                 let start = Tensor::<2>::ones([t, b], &dev);
                 let model = &lowered.model;
                 let c0 = model.init_carry(ni, b, &dev);
-                let ir_carry = net.encoder.carry.floats_per_env() + net.torso.carry.floats_per_env();
-                assert_eq!(c0.floats_per_env() as u64, ir_carry, "{}: {} carry size", agent.name, net.name);
+                let ir_carry =
+                    net.encoder.carry.floats_per_env() + net.torso.carry.floats_per_env();
+                assert_eq!(
+                    c0.floats_per_env() as u64,
+                    ir_carry,
+                    "{}: {} carry size",
+                    agent.name,
+                    net.name
+                );
                 let y = model.forward(ni, obs, &start, c0);
-                assert_eq!(y.features.dims(), [t, b, net.torso.output], "{}: {} features", agent.name, net.name);
+                assert_eq!(
+                    y.features.dims(),
+                    [t, b, net.torso.output],
+                    "{}: {} features",
+                    agent.name,
+                    net.name
+                );
                 for ((role, h), out) in net.heads.iter().zip(&y.heads) {
-                    let want = if h.kind == "twin_q" { 2 * h.outputs } else { h.outputs };
+                    let want = if h.kind == "twin_q" {
+                        2 * h.outputs
+                    } else {
+                        h.outputs
+                    };
                     assert_eq!(out.dims(), [t, b, want], "{}: head {role}", agent.name);
                 }
-                assert_eq!(y.carry.floats_per_env() as u64, ir_carry, "{}: {} carry after", agent.name, net.name);
+                assert_eq!(
+                    y.carry.floats_per_env() as u64,
+                    ir_carry,
+                    "{}: {} carry after",
+                    agent.name,
+                    net.name
+                );
             }
-            assert_eq!(lowered.model.num_params() as u64, ir_total, "{}: total parameters", agent.name);
+            assert_eq!(
+                lowered.model.num_params() as u64,
+                ir_total,
+                "{}: total parameters",
+                agent.name
+            );
         }
     }
     assert!(agents > 0, "no example agents found");
@@ -79,7 +118,12 @@ fn architecture_lets_lower_with_the_checkers_numbers() {
     let mut checked = 0;
     for file in mx_files("architectures") {
         let out = check::check_path_with(&file, &[], 64);
-        assert!(!out.diagnostics.has_errors(), "{}: {}", file.display(), out.diagnostics.render(false));
+        assert!(
+            !out.diagnostics.has_errors(),
+            "{}: {}",
+            file.display(),
+            out.diagnostics.render(false)
+        );
         for (name, block) in &out.program.lets {
             let (layer, shared) = match lower_block(block, &dev) {
                 Ok(l) => l,
@@ -90,14 +134,30 @@ fn architecture_lets_lower_with_the_checkers_numbers() {
                 }
             };
             checked += 1;
-            let n = layer.num_params() as u64 + shared.iter().map(|l| l.num_params() as u64).sum::<u64>();
-            assert_eq!(n, unique_params(block, &mut BTreeSet::new()), "{}: `{name}` parameters", file.display());
+            let n = layer.num_params() as u64
+                + shared.iter().map(|l| l.num_params() as u64).sum::<u64>();
+            assert_eq!(
+                n,
+                unique_params(block, &mut BTreeSet::new()),
+                "{}: `{name}` parameters",
+                file.display()
+            );
             let ctx = Ctx { shared: &shared };
             let c0 = layer.init_carry(2, &dev, &ctx);
-            assert_eq!(c0.floats_per_env() as u64, block.carry.floats_per_env(), "{}: `{name}` carry", file.display());
+            assert_eq!(
+                c0.floats_per_env() as u64,
+                block.carry.floats_per_env(),
+                "{}: `{name}` carry",
+                file.display()
+            );
             let x = Tensor::<3>::zeros([3, 2, block.input], &dev);
             let (y, _) = layer.forward(x, &Tensor::ones([3, 2], &dev), c0, &ctx);
-            assert_eq!(y.dims(), [3, 2, block.output], "{}: `{name}` output", file.display());
+            assert_eq!(
+                y.dims(),
+                [3, 2, block.output],
+                "{}: `{name}` output",
+                file.display()
+            );
         }
     }
     let _ = checked;

@@ -70,10 +70,11 @@ impl DqnConfig {
         }
     }
 
-    /// ε after `step` of `total` env steps (linear decay, then constant).
+    /// ε after `step` of `total` env steps: `start_e` until `learning_starts`, then a linear decay
+    /// over `exploration_fraction · total` steps, then `end_e`.
     pub fn epsilon(&self, step: u64, total: u64) -> f32 {
         let span = (self.exploration_fraction * total as f64).max(1.0);
-        let frac = (step as f64 / span).min(1.0) as f32;
+        let frac = (step.saturating_sub(self.learning_starts) as f64 / span).min(1.0) as f32;
         self.start_e + (self.end_e - self.start_e) * frac
     }
 }
@@ -427,5 +428,76 @@ impl Algorithm for Dqn {
         }
         self.model = Some(model);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> DqnConfig {
+        DqnConfig::from_args(&ir::Args(vec![
+            ("start_e".into(), ir::Value::Float(1.0)),
+            ("end_e".into(), ir::Value::Float(0.05)),
+            ("exploration_fraction".into(), ir::Value::Float(0.5)),
+            ("learning_starts".into(), ir::Value::Int(1000)),
+        ]))
+    }
+
+    #[test]
+    fn epsilon_schedule_holds_then_decays_linearly() {
+        let c = cfg();
+        assert_eq!(c.epsilon(0, 10_000), 1.0);
+        assert_eq!(c.epsilon(1000, 10_000), 1.0);
+        // halfway through the 5000-step decay
+        assert!((c.epsilon(3500, 10_000) - 0.525).abs() < 1e-6);
+        assert!((c.epsilon(6000, 10_000) - 0.05).abs() < 1e-6);
+        assert!((c.epsilon(9999, 10_000) - 0.05).abs() < 1e-6);
+    }
+
+    #[test]
+    fn replay_overwrites_the_oldest_transition() {
+        let mut r = Replay::new(2, 1);
+        r.push(&[1.0], 0, 1.0, &[2.0], false);
+        r.push(&[2.0], 1, 2.0, &[3.0], false);
+        r.push(&[3.0], 0, 3.0, &[4.0], true);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.obs, vec![3.0, 2.0]);
+        assert_eq!(r.terminal, vec![true, false]);
+    }
+
+    #[test]
+    fn soft_update_interpolates_and_hard_copy_replaces() {
+        use crate::lower::ir_builder as b;
+        let env = crate::envs::info("gymnax::CartPole-v1").expect("cartpole");
+        let net = b::network(
+            "q",
+            b::mlp(4, &[8], "relu"),
+            b::identity(8),
+            vec![("q", b::head("q", 8, 2))],
+        );
+        let agent = b::agent("t", env, "dqn", vec![], vec![net], vec![], 1000, 0);
+        let dev = Device::flex();
+        let a = lower::lower_agent(&agent, &dev).expect("lowers").model;
+        let t = lower::lower_agent(&agent, &dev).expect("lowers").model;
+        let flat = |m: &AgentModel| {
+            #[derive(Default)]
+            struct C(Vec<f32>);
+            impl ModuleVisitor for C {
+                fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                    self.0
+                        .extend(p.val().into_data().convert::<f32>().iter::<f32>());
+                }
+            }
+            let mut c = C::default();
+            m.visit(&mut c);
+            c.0
+        };
+        let (fa, ft) = (flat(&a), flat(&t));
+        let mixed = flat(&soft_update(t.clone(), &a, 0.25));
+        for ((m, x), y) in mixed.iter().zip(&fa).zip(&ft) {
+            assert!((m - (0.25 * x + 0.75 * y)).abs() < 1e-6);
+        }
+        assert_eq!(flat(&soft_update(t, &a, 1.0)), fa);
     }
 }

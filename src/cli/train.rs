@@ -140,6 +140,8 @@ pub fn run(args: TrainArgs) -> u8 {
                 "sps": s.sps,
                 "stopped_early": s.stopped_early,
                 "final_eval": s.final_eval,
+                "peak_rss_mb": super::bench::peak_rss_mb(),
+                "first_step_s": s.first_step.and_then(|t| super::STARTED.get().map(|p| t.duration_since(*p).as_secs_f64())),
             });
             if json {
                 println!("{summary}");
