@@ -174,19 +174,7 @@ pub fn check_agent<'a>(
                 match env_table::lookup(&id) {
                     Some(info) => Some((info, vspan)),
                     None => {
-                        let all = env_table::all();
-                        let ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
-                        let short = id.rsplit("::").next().unwrap_or(&id);
-                        let best = suggest(&id, ids.iter().copied()).or_else(|| {
-                            all.iter()
-                                .find(|e| {
-                                    e.id.rsplit("::")
-                                        .next()
-                                        .is_some_and(|n| strsim::jaro_winkler(n, short) > 0.85)
-                                })
-                                .map(|e| e.id.clone())
-                        });
-                        let help = match best {
+                        let help = match env_table::suggest(&id).first() {
                             Some(b) => format!("did you mean \"{b}\"? (`memoraxc envs` lists all)"),
                             None => "`memoraxc envs` lists all environment ids".to_string(),
                         };

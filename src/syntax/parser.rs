@@ -25,13 +25,48 @@ struct Ctx {
 impl Ctx {
     fn sp(&self, p: &Pair<Rule>) -> Sp {
         let s = p.as_span();
-        Sp::new(s.start() + self.base, s.end() + self.base)
+        let len = trimmed_len(p.as_str());
+        Sp::new(s.start() + self.base, s.start() + len + self.base)
     }
     fn span(&self, s: Sp) -> Span {
         Span::new(self.file, s.start, s.end)
     }
     fn err(&self, d: Diag) {
         self.diags.borrow_mut().push(d);
+    }
+}
+
+/// Length of `text` without trailing whitespace and comments (pest spans of rules ending in a
+/// repetition include the implicit whitespace after them).
+fn trimmed_len(text: &str) -> usize {
+    let mut end = text.len();
+    loop {
+        let t = text[..end].trim_end();
+        end = t.len();
+        let line_start = t.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        let mut in_str = false;
+        let mut esc = false;
+        let mut cut = None;
+        for (i, c) in t[line_start..].char_indices() {
+            if in_str {
+                if esc {
+                    esc = false;
+                } else if c == '\\' {
+                    esc = true;
+                } else if c == '"' {
+                    in_str = false;
+                }
+            } else if c == '"' {
+                in_str = true;
+            } else if c == '#' {
+                cut = Some(line_start + i);
+                break;
+            }
+        }
+        match cut {
+            Some(c) => end = c,
+            None => return end,
+        }
     }
 }
 
