@@ -288,6 +288,7 @@ impl Ppo {
 
 impl Algorithm for Ppo {
     fn iterate(&mut self, progress: f64) -> Result<IterStats, AlgoError> {
+        let t_rollout = std::time::Instant::now();
         let model = self.model.take().expect("model present");
         let valid = model.valid();
         let start_carries = self.carries.clone();
@@ -322,6 +323,8 @@ impl Algorithm for Ppo {
             .iter()
             .map(|&s| if s { 1.0 } else { 0.0 })
             .collect();
+        let rollout_s = t_rollout.elapsed().as_secs_f32();
+        let t_update = std::time::Instant::now();
         let mut model = model;
         let mut sums: BTreeMap<String, f32> = BTreeMap::new();
         let mut count = 0.0f32;
@@ -457,10 +460,12 @@ impl Algorithm for Ppo {
             }
         }
         self.model = Some(model);
-        let scalars = sums
+        let mut scalars: BTreeMap<String, f32> = sums
             .into_iter()
             .map(|(k, v)| (k, v / count.max(1.0)))
             .collect();
+        scalars.insert("time/rollout_s".into(), rollout_s);
+        scalars.insert("time/update_s".into(), t_update.elapsed().as_secs_f32());
         Ok(IterStats {
             env_steps: (n * t_len) as u64,
             episodes: self.stats.take(),

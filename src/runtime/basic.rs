@@ -29,7 +29,7 @@ impl Act {
 pub fn apply_act<const D: usize>(kind: &str, x: Tensor<D>) -> Tensor<D> {
     match kind {
         "relu" => activation::relu(x),
-        "gelu" => activation::gelu(x),
+        "gelu" => super::fused::gelu::gelu(x),
         "silu" => activation::silu(x),
         "tanh" => activation::tanh(x),
         "sigmoid" => activation::sigmoid(x),

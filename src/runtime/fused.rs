@@ -15,6 +15,7 @@
 //! `1 − reset[t, b]` (zeroed) before step `t` consumes it. No gradient flows to `reset`.
 
 mod backend;
+pub mod gelu;
 mod gru;
 mod lstm;
 mod math;
