@@ -40,6 +40,12 @@ fn unknown(id: &str) -> u8 {
     super::EXIT_USER
 }
 
+/// Print one line to stdout; a closed pipe (`memoraxc envs | head`) is not an error.
+fn emit(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 fn describe(info: &crate::check::ir::EnvInfo, json: bool) {
     if json {
         let v = serde_json::json!({
@@ -49,7 +55,7 @@ fn describe(info: &crate::check::ir::EnvInfo, json: bool) {
             "obs_dim": info.obs_dim,
             "max_steps": info.max_steps,
         });
-        println!("{v}");
+        emit(format_args!("{v}"));
     } else {
         let obs = info
             .obs_space
@@ -65,10 +71,10 @@ fn describe(info: &crate::check::ir::EnvInfo, json: bool) {
             .max_steps
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into());
-        println!(
+        emit(format_args!(
             "{:<40} obs {:<62} [{:>3}]  act {:<24} T {}",
             info.id, obs, info.obs_dim, info.action_space_text, steps
-        );
+        ));
     }
 }
 
@@ -103,16 +109,19 @@ pub fn run(args: EnvsArgs) -> u8 {
         Some("random") => match crate::envs::baseline::random(&id, args.episodes, args.seed) {
             Ok(stats) => {
                 if json {
-                    println!("{}", serde_json::to_string(&stats).unwrap_or_default());
+                    emit(format_args!(
+                        "{}",
+                        serde_json::to_string(&stats).unwrap_or_default()
+                    ));
                 } else {
-                    println!(
+                    emit(format_args!(
                         "{}: {} episodes, return {:.4} ± {:.4} (std), length {:.2}",
                         stats.env,
                         stats.episodes,
                         stats.return_mean,
                         stats.return_std,
                         stats.length_mean
-                    );
+                    ));
                 }
                 super::EXIT_OK
             }
