@@ -70,6 +70,7 @@ struct Loader {
     files: Vec<Loaded>,
     by_path: HashMap<PathBuf, FileId>,
     stack: Vec<PathBuf>,
+    import_spans: Vec<Span>,
     root_empty: bool,
 }
 
@@ -79,8 +80,13 @@ fn key_of(p: &Path) -> PathBuf {
 
 impl Loader {
     fn add_root_text(&mut self, path: &Path, bytes: Vec<u8>) {
-        let is_empty = bytes.iter().all(|b| b.is_ascii_whitespace());
+        let errors = self.diags.diags.len();
         let id = self.load_bytes(path, bytes);
+        let is_empty = self.diags.diags.len() == errors
+            && self
+                .files
+                .iter()
+                .any(|f| f.id == id && f.file.items.is_empty());
         if is_empty {
             self.root_empty = true;
             self.diags.push(
@@ -150,15 +156,18 @@ impl Loader {
                         .unwrap_or_default()
                 })
                 .collect();
-            self.diags.push(
-                Diag::error(
-                    "MX0204",
-                    format!("import cycle: {}", chain.join(" -> ")),
-                    span,
-                    "imports a file that imports this one",
-                )
-                .with_help("move the shared `let`s into a third file that both import"),
-            );
+            let first = self.import_spans.get(pos).copied().unwrap_or(span);
+            let mut d = Diag::error(
+                "MX0204",
+                format!("import cycle: {}", chain.join(" -> ")),
+                first,
+                "this import leads back to this file",
+            )
+            .with_help("move the shared `let`s into a third file that both import");
+            if first != span {
+                d = d.with_label(span, "closes the cycle");
+            }
+            self.diags.push(d);
             return;
         }
         if self.by_path.contains_key(&key) {
@@ -175,7 +184,9 @@ impl Loader {
         }
         match std::fs::read(target) {
             Ok(bytes) => {
+                self.import_spans.push(span);
                 self.load_bytes(target, bytes);
+                self.import_spans.pop();
             }
             Err(e) => self.diags.push(
                 Diag::error(
@@ -343,6 +354,7 @@ fn finish(mut l: Loader, overrides: &[String], input: usize) -> CheckOutput {
                     }
                     lets.insert(d.name.name.clone(), eval::LetInfo { def: d, file: f.id });
                 }
+                ast::ItemKind::Agent(a) if a.recovered => {}
                 ast::ItemKind::Agent(a) => {
                     if let Some((prev, pf)) =
                         agents.iter().find(|(p, _)| p.name.name == a.name.name)

@@ -564,6 +564,7 @@ fn network_body<'a>(
                 span,
                 annots: vec![],
                 size,
+                use_span: span,
             })
         }
     };

@@ -220,7 +220,22 @@ impl<'a> Elab<'a> {
                         continue;
                     }
                     let what = format!("`{}` argument `{}`", entry.name, p.name);
-                    match self.value(&a.value, aenv, *afile, p.ty, &what) {
+                    let n_before = self.diags.len();
+                    let res = self.value(&a.value, aenv, *afile, p.ty, &what);
+                    if !matches!(
+                        entry.cat,
+                        super::registry::Cat::Building
+                            | super::registry::Cat::Memory
+                            | super::registry::Cat::Encoder
+                            | super::registry::Cat::Head
+                    ) {
+                        for d in &mut self.diags[n_before..] {
+                            if d.code == "MX0208" {
+                                d.code = "MX0504";
+                            }
+                        }
+                    }
+                    match res {
                         Some((v, vspan)) => {
                             let block_arg = super::registry::BLOCK_CATS.contains(&entry.cat)
                                 || entry.cat == super::registry::Cat::Head;
@@ -249,7 +264,7 @@ impl<'a> Elab<'a> {
                 }
             }
         }
-        if !missing.is_empty() {
+        if !missing.is_empty() && ok {
             let list = missing
                 .iter()
                 .map(|m| format!("`{m}`"))

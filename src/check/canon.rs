@@ -185,6 +185,7 @@ pub fn agent_item(a: &ir::Agent) -> ast::Item {
             name: id(&a.name),
             entries,
             end_comments: vec![],
+            recovered: false,
         }),
         span: Sp::default(),
     }

@@ -35,6 +35,8 @@ pub struct Term {
     pub annots: Vec<(CarryTy, Span)>,
     /// Number of nodes in this term.
     pub size: usize,
+    /// Span of the outermost use site (the `let` call), or `span`.
+    pub use_span: Span,
 }
 
 impl Term {
@@ -57,6 +59,7 @@ impl Term {
             span,
             annots: vec![],
             size,
+            use_span: span,
         }
     }
 }
@@ -358,6 +361,7 @@ impl<'a> Elab<'a> {
                         },
                     );
                 }
+                None if !ok => {}
                 None => {
                     self.err(
                         Diag::error(
@@ -499,6 +503,7 @@ impl<'a> Elab<'a> {
                 s.block(body, &env, f)
             });
             return t.map(|mut t| {
+                t.use_span = span;
                 if let Some((a, f)) = annot {
                     t.annots.push((carry_of(&a.ty), Self::sp(f, a.span)));
                 }
@@ -567,6 +572,7 @@ impl<'a> Elab<'a> {
                     span,
                     annots: vec![],
                     size,
+                    use_span: span,
                 })
             }
             Some(entry) => {
@@ -746,7 +752,11 @@ impl<'a> Elab<'a> {
         let span = Self::sp(file, e.span);
         let bad = |s: &mut Self| {
             s.err(Diag::error(
-                "MX0208",
+                if what.starts_with("train.") {
+                    "MX0504"
+                } else {
+                    "MX0208"
+                },
                 format!("{what}: expected {}, found {}", ty.describe(), kind_word(e)),
                 span,
                 format!("expected {}", ty.describe()),

@@ -65,7 +65,7 @@ impl<'n> Inst<'n> {
             match self.shared.get(&id) {
                 Some((w, first)) if *w != f => {
                     self.diags.push(
-                        Diag::error("MX0301", format!("shared block used at width {f}, but its parameters were made for width {w}"), t.span, format!("receives width {f} here"))
+                        Diag::error("MX0301", format!("shared block used at width {f}, but its parameters were made for width {w}"), t.use_span, format!("receives width {f} here"))
                             .with_label(*first, format!("first used at width {w}"))
                             .with_help("a `shared(...)` block has one parameter set, so every use must see the same input width"),
                     );
@@ -73,7 +73,7 @@ impl<'n> Inst<'n> {
                 }
                 Some(_) => {}
                 None => {
-                    self.shared.insert(id, (f, t.span));
+                    self.shared.insert(id, (f, t.use_span));
                 }
             }
         }

@@ -149,6 +149,8 @@ pub struct Agent {
     pub entries: Vec<Entry>,
     /// Comments before the closing brace.
     pub end_comments: Vec<Comment>,
+    /// Some entries had syntax errors and were left out (the checker skips such agents).
+    pub recovered: bool,
 }
 
 /// An agent entry with its comments.

@@ -233,8 +233,18 @@ pub fn parse_file(src: &str, file: FileId) -> (File, Vec<Diag>) {
             for p in file_pair.into_inner() {
                 match p.as_rule() {
                     Rule::import | Rule::let_def | Rule::agent => {
-                        if let Some(it) = item(&ctx, src, p) {
-                            out.items.push(it);
+                        let before = ctx.diags.borrow().len();
+                        let is_agent = p.as_rule() == Rule::agent;
+                        if let Some(mut it) = item(&ctx, src, p) {
+                            if ctx.diags.borrow().len() == before {
+                                out.items.push(it);
+                            } else if is_agent {
+                                // keep the agent for formatting-free analysis, but mark it
+                                if let ItemKind::Agent(a) = &mut it.kind {
+                                    a.recovered = true;
+                                }
+                                out.items.push(it);
+                            }
                         }
                     }
                     Rule::junk => junk(&ctx, src, &p),
@@ -307,7 +317,8 @@ fn junk(ctx: &Ctx, src: &str, p: &Pair<Rule>) {
                     base: sp.start,
                     diags: RefCell::new(Vec::new()),
                 };
-                ctx.err(pest_diag(&sub, src, &e, "MX0101"));
+                let end = sp.start + trimmed_len(text);
+                ctx.err(clamp_end(pest_diag(&sub, src, &e, "MX0101"), ctx.file, end));
             }
         }
         Ok(_) => {
@@ -321,6 +332,18 @@ fn junk(ctx: &Ctx, src: &str, p: &Pair<Rule>) {
     }
 }
 
+fn clamp_end(mut d: Diag, file: FileId, content_end: usize) -> Diag {
+    if d.primary.span.start >= content_end {
+        d.primary.span = Span::new(file, content_end, content_end);
+        d.message = d
+            .message
+            .replace("found end of file", "found the end")
+            .replace("found end of line", "found the end");
+        d.primary.text = "ends here".into();
+    }
+    d
+}
+
 fn slot_junk(ctx: &Ctx, src: &str, p: &Pair<Rule>) {
     let sp = ctx.sp(p);
     let text = p.as_str();
@@ -330,9 +353,16 @@ fn slot_junk(ctx: &Ctx, src: &str, p: &Pair<Rule>) {
         diags: RefCell::new(Vec::new()),
     };
     match MxParser::parse(Rule::entry_alone, text) {
-        Err(e) => ctx.err(pest_diag(&sub, src, &e, "MX0101").with_help(
-            "agent entries are `slot = expr` (one per line) and `train { key = value, ... }`",
-        )),
+        Err(e) => ctx.err(
+            clamp_end(
+                pest_diag(&sub, src, &e, "MX0101"),
+                ctx.file,
+                sp.start + trimmed_len(text),
+            )
+            .with_help(
+                "agent entries are `slot = expr` (one per line) and `train { key = value, ... }`",
+            ),
+        ),
         Ok(_) => ctx.err(Diag::error(
             "MX0101",
             "unexpected input in agent",
@@ -411,6 +441,7 @@ fn item(ctx: &Ctx, src: &str, p: Pair<Rule>) -> Option<Item> {
                 name: name?,
                 entries,
                 end_comments: Vec::new(),
+                recovered: false,
             })
         }
         _ => return None,
