@@ -10,6 +10,7 @@ pub mod eval;
 pub mod expand;
 pub mod explain;
 pub mod fmt;
+pub mod plot;
 pub mod summary;
 pub mod train;
 
@@ -54,6 +55,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Throughput benchmarks of the SPEC §9 workloads (SPS, wall, peak RSS, FLOP/s).
     Bench(bench::BenchArgs),
+    /// Learning curves (return vs env steps; mean ± band over seeds) as PNG or SVG.
+    Plot(plot::PlotArgs),
 }
 
 /// When the process started (for time-to-first-step figures).
@@ -81,5 +84,6 @@ pub fn run() -> u8 {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Plot(a) => plot::run(a),
     }
 }

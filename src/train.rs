@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod dashboard;
 pub mod metrics;
+pub mod plot;
 pub mod rundir;
 pub mod tensorboard;
 
@@ -238,6 +239,7 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
         let s = serde_json::to_string_pretty(e).expect("json");
         std::fs::write(dir.join("eval.json"), s).map_err(io)?;
     }
+    plot::write_run_curve(&dir);
     let sps = if sps_time > 0.0 {
         sps_steps as f64 / sps_time
     } else {
