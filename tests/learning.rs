@@ -6,6 +6,14 @@ use memoraxc::envs;
 use memoraxc::lower::ir_builder as b;
 use memoraxc::train::{self, TrainOptions};
 
+/// Parameter initialisation draws from burn's process-global RNG (seeded per run), so runs in
+/// this binary take turns: concurrent runs would interleave their draws.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn out_dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("mx-learn-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -167,4 +175,29 @@ fn pqn_learns_cartpole() {
         s.env_steps
     );
     std::fs::remove_dir_all(&opts.out).ok();
+}
+
+/// Same seed and config → identical metrics (every logged value except timings) on CPU.
+#[test]
+fn same_seed_gives_identical_metrics() {
+    let run = |tag: &str| {
+        let agent = ppo_cartpole(4096, true);
+        let _guard = serial();
+        let opts = TrainOptions {
+            out: out_dir(tag),
+            ..TrainOptions::default()
+        };
+        let s = train::run(&agent, &opts).expect("training runs");
+        let rows = memoraxc::train::metrics::read(&s.dir).expect("metrics");
+        std::fs::remove_dir_all(&opts.out).ok();
+        rows.into_iter()
+            .map(|mut r| {
+                r.retain(|k, _| !k.contains("time") && k != "wall_s" && k != "sps");
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (run("det-a"), run("det-b"));
+    assert!(a.len() >= 4);
+    assert_eq!(a, b);
 }
