@@ -61,6 +61,7 @@ fn ppo_cartpole(steps: u64, torso_gru: bool) -> memoraxc::check::ir::Agent {
 #[test]
 fn ppo_mlp_learns_cartpole() {
     let agent = ppo_cartpole(60_000, false);
+    let _guard = serial();
     let opts = TrainOptions {
         out: out_dir("ppo"),
         ..TrainOptions::default()
@@ -80,6 +81,7 @@ fn ppo_mlp_learns_cartpole() {
 #[test]
 fn ppo_gru_learns_cartpole() {
     let agent = ppo_cartpole(40_000, true);
+    let _guard = serial();
     let opts = TrainOptions {
         out: out_dir("ppo-gru"),
         ..TrainOptions::default()
@@ -132,6 +134,7 @@ fn dqn_learns_cartpole() {
             ("train_frequency", Value::Int(10)),
         ],
     );
+    let _guard = serial();
     let opts = TrainOptions {
         out: out_dir("dqn"),
         ..TrainOptions::default()
@@ -158,6 +161,7 @@ fn pqn_learns_cartpole() {
         80_000,
         vec![("num_envs", Value::Int(16)), ("num_steps", Value::Int(32))],
     );
+    let _guard = serial();
     let opts = TrainOptions {
         out: out_dir("pqn"),
         ..TrainOptions::default()
@@ -182,6 +186,7 @@ fn pqn_learns_cartpole() {
 fn same_seed_gives_identical_metrics() {
     let run = |tag: &str| {
         let agent = ppo_cartpole(4096, true);
+        let _guard = serial();
         let _guard = serial();
         let opts = TrainOptions {
             out: out_dir(tag),
