@@ -9,6 +9,8 @@ pub mod eval;
 pub mod inst;
 pub mod ir;
 pub mod registry;
+pub mod rules;
+pub mod values;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

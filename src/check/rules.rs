@@ -1,0 +1,246 @@
+//! Agent-level rules: the `train` section, minibatch divisibility, recurrent DQN, r2d2 burn-in,
+//! continuous actions for value-based algorithms, attention context vs rollout.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::agent::{Slot, sp};
+use super::eval::{Elab, EntryCall, Env, suggest};
+use super::inst::walk;
+use super::ir::{self, CarryTy, Value};
+use super::registry::{Ty, signature::carry_text};
+use crate::diag::{Diag, FileId, Span};
+use crate::syntax::ast::{self, Expr};
+
+pub(crate) fn train_settings<'a>(
+    el: &mut Elab<'a>,
+    fields: &[(&'a ast::Ident, &'a Expr, FileId)],
+    span: Option<Span>,
+    agent_span: Span,
+    env0: &Rc<Env<'a>>,
+) -> Option<ir::TrainSettings> {
+    let Some(span) = span.or(if fields.is_empty() {
+        None
+    } else {
+        Some(agent_span)
+    }) else {
+        el.err(
+            Diag::error(
+                "MX0503",
+                "agent has no `train { steps = ... }` section",
+                agent_span,
+                "`train` missing",
+            )
+            .with_help("add e.g. `train { steps = 500_000 }`"),
+        );
+        return None;
+    };
+    let mut vals: HashMap<&str, (i64, Span)> = HashMap::new();
+    let mut ok = true;
+    for (k, v, f) in fields {
+        let key = ["steps", "seed", "eval_every", "eval_episodes"]
+            .into_iter()
+            .find(|x| *x == k.name);
+        let Some(key) = key else {
+            let mut d = Diag::error(
+                "MX0509",
+                format!("unknown train setting `{}`", k.name),
+                sp(*f, k.span),
+                "unknown key",
+            );
+            d = d.with_help(
+                match suggest(&k.name, ["steps", "seed", "eval_every", "eval_episodes"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "keys: steps, seed, eval_every, eval_episodes".into(),
+                },
+            );
+            el.err(d);
+            ok = false;
+            continue;
+        };
+        match el.value(v, env0, *f, Ty::Int, &format!("train.{key}")) {
+            Some((Value::Int(i), vs)) => {
+                let min = if key == "seed" { 0 } else { 1 };
+                if i < min {
+                    el.err(Diag::error(
+                        "MX0505",
+                        format!("train.{key} must be at least {min}, found {i}"),
+                        vs,
+                        "out of range",
+                    ));
+                    ok = false;
+                }
+                vals.insert(key, (i, vs));
+            }
+            _ => ok = false,
+        }
+    }
+    let Some(&(steps, _)) = vals.get("steps") else {
+        if ok {
+            el.err(
+                Diag::error("MX0509", "`train` needs `steps`", span, "no `steps`")
+                    .with_help("add e.g. `steps = 500_000`"),
+            );
+        }
+        return None;
+    };
+    if !ok {
+        return None;
+    }
+    let g = |k: &str, d: i64| vals.get(k).map(|v| v.0).unwrap_or(d).max(0) as u64;
+    Some(ir::TrainSettings {
+        steps: steps as u64,
+        seed: g("seed", 0),
+        eval_every: g("eval_every", (steps / 10).max(1)),
+        eval_episodes: g("eval_episodes", 16),
+    })
+}
+
+fn has_carry(n: &ir::Network) -> bool {
+    n.encoder.carry != CarryTy::Unit || n.torso.carry != CarryTy::Unit
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rules<'a>(
+    el: &mut Elab<'a>,
+    names: &[String],
+    algo: &EntryCall,
+    nets: &[ir::Network],
+    slots: &HashMap<&str, Slot<'a>>,
+    discrete: bool,
+    env: &ir::EnvInfo,
+    env_span: Span,
+) {
+    let h = &algo.args;
+    let i = |k: &str| h.get(k).and_then(Value::as_int).unwrap_or(1);
+    let recurrent = nets.iter().any(has_carry);
+    let torso_span = slots
+        .get("torso")
+        .or(slots.get("network"))
+        .or(slots.get("encoder"))
+        .map(|s| sp(s.file, s.expr.span));
+    match algo.entry.name {
+        "ppo" | "ippo" | "irppo" | "pqn" => {
+            let (ne, ns, mb) = (i("num_envs"), i("num_steps"), i("minibatches"));
+            if mb > 0 && (ne * ns) % mb != 0 {
+                let divs: Vec<String> = (1..=(ne * ns).min(64))
+                    .filter(|d| (ne * ns) % d == 0)
+                    .map(|d| d.to_string())
+                    .collect();
+                el.err(
+                    Diag::error("MX0506", format!("minibatches do not divide the rollout batch: {ne} envs × {ns} steps = {}, {} % {mb} = {}", ne * ns, ne * ns, (ne * ns) % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
+                        .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
+                        .with_label(algo.arg_span("num_steps"), format!("{ns} steps per env"))
+                        .with_help(format!("minibatch counts that divide {}: {}", ne * ns, divs.join(", "))),
+                );
+            } else if recurrent && mb > 0 && ne % mb != 0 {
+                let divs: Vec<String> = (1..=ne)
+                    .filter(|d| ne % d == 0)
+                    .map(|d| d.to_string())
+                    .collect();
+                let mut d = Diag::error("MX0506", format!("with a recurrent torso, minibatches split the {ne} environments (whole sequences): {ne} % {mb} = {}", ne % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
+                    .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
+                    .with_help(format!("use minibatches in {{{}}} or num_envs a multiple of {mb}", divs.join(", ")));
+                if let Some(ts) = torso_span {
+                    d = d.with_label(ts, "recurrent");
+                }
+                el.err(d);
+            }
+        }
+        "dqn" => {
+            if recurrent {
+                let carry = nets
+                    .iter()
+                    .map(|n| {
+                        if n.torso.carry != CarryTy::Unit {
+                            &n.torso.carry
+                        } else {
+                            &n.encoder.carry
+                        }
+                    })
+                    .next();
+                let mut d = Diag::error("MX0402", "`dqn` trains on single transitions, but the network keeps recurrent state", torso_span.unwrap_or(algo.span), format!("carry {}", carry.map(carry_text).unwrap_or_default()))
+                    .with_label(algo.span, "samples single transitions")
+                    .with_help("use `r2d2(seq_len = 80, burn_in = 10)` for recurrent Q-learning, or a carry-free torso");
+                if torso_span.is_none() {
+                    d = d.with_help("use `r2d2` for recurrent Q-learning");
+                }
+                el.err(d);
+            }
+            let (tf, ne) = (i("train_frequency"), i("num_envs"));
+            if ne > 0 && tf % ne != 0 {
+                el.err(
+                    Diag::error("MX0507", format!("train_frequency {tf} is not a multiple of num_envs {ne} ({tf} % {ne} = {})", tf % ne), algo.arg_span("train_frequency"), "train_frequency")
+                        .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
+                        .with_help(format!("use train_frequency = {}", ((tf / ne).max(1)) * ne)),
+                );
+            }
+        }
+        "r2d2" => {
+            let (b, s) = (i("burn_in"), i("seq_len"));
+            if b >= s {
+                el.err(
+                    Diag::error(
+                        "MX0508",
+                        format!("burn_in ({b}) must be shorter than seq_len ({s})"),
+                        algo.arg_span("burn_in"),
+                        "burn-in",
+                    )
+                    .with_label(algo.arg_span("seq_len"), "sequence length")
+                    .with_help(format!("use burn_in < {s}")),
+                );
+            }
+        }
+        _ => {}
+    }
+    if matches!(algo.entry.name, "dqn" | "pqn" | "r2d2") && !discrete {
+        el.err(
+            Diag::error(
+                "MX0510",
+                format!(
+                    "`{}` needs discrete actions, but {} has {}",
+                    algo.entry.name, env.id, env.action_space_text
+                ),
+                algo.span,
+                "value-based",
+            )
+            .with_label(env_span, "continuous actions")
+            .with_help("use `ppo` with `gaussian()` or `sac`"),
+        );
+    }
+    let rollout = match algo.entry.name {
+        "ppo" | "ippo" | "irppo" | "pqn" => Some(("num_steps", i("num_steps"))),
+        "r2d2" => Some(("seq_len", i("seq_len"))),
+        _ => None,
+    };
+    if let Some((key, len)) = rollout {
+        let mut seen = Vec::new();
+        for n in nets {
+            for b in [&n.encoder, &n.torso] {
+                walk(b, &mut |blk: &ir::Block| {
+                    if blk.kind == "attention" {
+                        let ctx = blk.args.get("ctx").and_then(Value::as_int).unwrap_or(0);
+                        let key = (blk.origin.file.clone(), blk.origin.start, blk.origin.end);
+                        if ctx < len && !seen.contains(&key) {
+                            seen.push(key);
+                        }
+                    }
+                });
+            }
+        }
+        for (fname, start, end) in seen {
+            let fid = FileId(names.iter().position(|n| *n == fname).unwrap_or(0) as u32);
+            let span = Span::new(fid, start, end);
+            el.diags.push(
+                Diag::warning(
+                    "MX0601",
+                    format!("attention context is shorter than the rollout ({key} = {len})"),
+                    span,
+                    "attention here",
+                )
+                .with_label(algo.arg_span(key), format!("{key} = {len}"))
+                .with_help(format!("use ctx >= {len} so the whole rollout is visible")),
+            );
+        }
+    }
+}
