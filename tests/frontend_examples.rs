@@ -5,7 +5,12 @@ use std::path::Path;
 fn mx_files(dir: &str) -> Vec<std::path::PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut v: Vec<_> = std::fs::read_dir(root)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "mx")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "mx"))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -18,11 +23,24 @@ fn examples_and_architectures_check_clean() {
     assert!(!files.is_empty());
     for f in files {
         let out = memoraxc::check::check_path(&f, &[]);
-        assert!(out.diagnostics.diags.is_empty(), "{}:\n{}", f.display(), out.diagnostics.render(false));
+        assert!(
+            out.diagnostics.diags.is_empty(),
+            "{}:\n{}",
+            f.display(),
+            out.diagnostics.render(false)
+        );
         let text = std::fs::read_to_string(&f).unwrap();
         let formatted = memoraxc::syntax::format_source(&text).unwrap();
-        assert_eq!(formatted, text, "{} is not in canonical format", f.display());
-        assert_eq!(memoraxc::syntax::format_source(&formatted).unwrap(), formatted);
+        assert_eq!(
+            formatted,
+            text,
+            "{} is not in canonical format",
+            f.display()
+        );
+        assert_eq!(
+            memoraxc::syntax::format_source(&formatted).unwrap(),
+            formatted
+        );
     }
 }
 

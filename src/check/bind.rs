@@ -61,8 +61,7 @@ impl<'a> Elab<'a> {
     ) -> Option<Bound> {
         let empty: Rc<Env<'a>> = Rc::new(Default::default());
         // (param index, expr, env, file, span, from_override)
-        let mut given: Vec<Option<Given<'a>>> =
-            vec![None; entry.params.len()];
+        let mut given: Vec<Option<Given<'a>>> = vec![None; entry.params.len()];
         let mut variadic: Vec<(&'a Arg, Span)> = Vec::new();
         let mut ok = true;
         let mut seen_kw = false;
