@@ -14,10 +14,18 @@ use burn::prelude::*;
 use crate::check::ir::{self, Block};
 use crate::runtime::attention::{Attention, SegmentRecurrence};
 use crate::runtime::basic::{Act, Ffn, Mlp, Norm};
+use crate::runtime::ffm::Ffm;
 use crate::runtime::heads::HeadLayer;
 use crate::runtime::layer::{GatedResidual, Identity, Layer, NormWrap, Seq, SharedRef, Wrap};
+use crate::runtime::linear_attention::LinearAttention;
+use crate::runtime::lru::Lru;
+use crate::runtime::mamba::Mamba;
 use crate::runtime::net::{AgentModel, Net};
 use crate::runtime::recurrent::{Gru, Lstm, MinGru};
+use crate::runtime::rtu::Rtu;
+use crate::runtime::s5::S5;
+use crate::runtime::shm::Shm;
+use crate::runtime::xlstm::{Mlstm, Slstm};
 
 /// A block the back end cannot lower (yet): named with its path so the user sees where.
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +204,56 @@ impl Builder<'_> {
                     memory: a.int("memory") as usize,
                 })
             }
+            "linear_attention" => Layer::LinearAttention(LinearAttention::new(
+                fi,
+                a.int("heads") as usize,
+                a.int("head_dim") as usize,
+                d,
+            )),
+            "lru" => Layer::Lru(Lru::new(fi, a.int("state") as usize, d)),
+            "s5" => Layer::S5(S5::new(
+                fi,
+                a.int("state") as usize,
+                a.get("discretization")
+                    .and_then(ir::Value::as_str)
+                    .unwrap_or("zoh"),
+                d,
+            )),
+            "ffm" => Layer::Ffm(Ffm::new(
+                fi,
+                a.int("memory") as usize,
+                a.int("context") as usize,
+                d,
+            )),
+            "mamba" => Layer::Mamba(Mamba::new(
+                fi,
+                a.int("heads") as usize,
+                a.int("head_dim") as usize,
+                a.int("state") as usize,
+                a.int("conv") as usize,
+                d,
+            )),
+            "slstm" => Layer::Slstm(Slstm::new(
+                fi,
+                a.int("h") as usize,
+                a.int("heads") as usize,
+                a.int("conv") as usize,
+                d,
+            )),
+            "mlstm" => Layer::Mlstm(Mlstm::new(
+                fi,
+                a.int("h") as usize,
+                a.int("heads") as usize,
+                a.int("conv") as usize,
+                d,
+            )),
+            "shm" => Layer::Shm(Shm::new(
+                fi,
+                a.int("h") as usize,
+                a.int("thetas") as usize,
+                d,
+            )),
+            "rtu" => Layer::Rtu(Rtu::new(fi, a.int("h") as usize, d)),
             other => {
                 return Err(err(&format!(
                     "block `{other}` has no lowering in this build"

@@ -316,3 +316,182 @@ pub fn agent(
         canonical: format!("# built programmatically: {name}\n"),
     }
 }
+
+/// `linear_attention(heads, head_dim)`.
+pub fn linear_attention(f: usize, heads: usize, head_dim: usize) -> Block {
+    let hd = heads * head_dim;
+    block(
+        "linear_attention",
+        f,
+        f,
+        vec![
+            ("heads", Value::Int(heads as i64)),
+            ("head_dim", Value::Int(head_dim as i64)),
+        ],
+        vec![],
+        record(
+            "linear_attention",
+            &[("s", (hd * head_dim) as u64), ("z", hd as u64)],
+        ),
+        (3 * (f * hd + hd) + hd + hd * f + f) as u64,
+    )
+}
+/// `lru(state)`.
+pub fn lru(f: usize, state: usize) -> Block {
+    block(
+        "lru",
+        f,
+        f,
+        vec![("state", Value::Int(state as i64))],
+        vec![],
+        record("lru", &[("re", state as u64), ("im", state as u64)]),
+        (4 * state * f + 3 * state + f) as u64,
+    )
+}
+/// `s5(state, discretization)` (`zoh` or `bilinear`).
+pub fn s5(f: usize, state: usize, discretization: &str) -> Block {
+    block(
+        "s5",
+        f,
+        f,
+        vec![
+            ("state", Value::Int(state as i64)),
+            ("discretization", Value::Sym(discretization.into())),
+        ],
+        vec![],
+        record("s5", &[("re", state as u64), ("im", state as u64)]),
+        (4 * state * f + 3 * state + f) as u64,
+    )
+}
+/// `ffm(memory, context)`.
+pub fn ffm(f: usize, memory: usize, context: usize) -> Block {
+    let (m, c) = (memory, context);
+    block(
+        "ffm",
+        f,
+        f,
+        vec![
+            ("memory", Value::Int(m as i64)),
+            ("context", Value::Int(c as i64)),
+        ],
+        vec![],
+        record(
+            "ffm",
+            &[("re", (m * c) as u64), ("im", (m * c) as u64), ("t", 1)],
+        ),
+        (2 * (f * m + m) + m + c + 2 * m * c * f + f + 2 * (f * f + f)) as u64,
+    )
+}
+/// `mamba(heads, head_dim, state, conv)`.
+pub fn mamba(f: usize, heads: usize, head_dim: usize, state: usize, conv: usize) -> Block {
+    let (hh, n, k) = (heads, state, conv);
+    let d = hh * head_dim;
+    block(
+        "mamba",
+        f,
+        f,
+        vec![
+            ("heads", Value::Int(hh as i64)),
+            ("head_dim", Value::Int(head_dim as i64)),
+            ("state", Value::Int(n as i64)),
+            ("conv", Value::Int(k as i64)),
+        ],
+        vec![],
+        record(
+            "mamba",
+            &[
+                ("h", (hh * n * head_dim) as u64),
+                ("conv", ((k - 1) * (d + 2 * n)) as u64),
+            ],
+        ),
+        (f * (2 * d + 2 * n + hh) + k * (d + 2 * n) + (d + 2 * n) + 3 * hh + d + d * f) as u64,
+    )
+}
+/// `slstm(h, heads, conv)`.
+pub fn slstm(f: usize, h: usize, heads: usize, conv: usize) -> Block {
+    let (d, k) = (h / heads, conv);
+    let hu = h as u64;
+    block(
+        "slstm",
+        f,
+        h,
+        vec![
+            ("h", Value::Int(h as i64)),
+            ("heads", Value::Int(heads as i64)),
+            ("conv", Value::Int(k as i64)),
+        ],
+        vec![],
+        record(
+            "slstm",
+            &[
+                ("c", hu),
+                ("n", hu),
+                ("m", hu),
+                ("h", hu),
+                ("conv", ((k - 1) * h) as u64),
+            ],
+        ),
+        (f * h + h + k * h + h + 8 * h * d + 4 * h + 2 * h + h * h + h) as u64,
+    )
+}
+/// `mlstm(h, heads, conv)`.
+pub fn mlstm(f: usize, h: usize, heads: usize, conv: usize) -> Block {
+    let (d, k) = (h / heads, conv);
+    block(
+        "mlstm",
+        f,
+        h,
+        vec![
+            ("h", Value::Int(h as i64)),
+            ("heads", Value::Int(heads as i64)),
+            ("conv", Value::Int(k as i64)),
+        ],
+        vec![],
+        record(
+            "mlstm",
+            &[
+                ("c", (heads * d * d) as u64),
+                ("n", (heads * d) as u64),
+                ("m", heads as u64),
+                ("conv", ((k - 1) * h) as u64),
+            ],
+        ),
+        (f * 2 * h
+            + 2 * h
+            + k * h
+            + h
+            + 3 * h * d
+            + 2 * (3 * h * heads + heads)
+            + 2 * h
+            + h
+            + h * h
+            + h) as u64,
+    )
+}
+/// `shm(h, thetas)`.
+pub fn shm(f: usize, h: usize, thetas: usize) -> Block {
+    block(
+        "shm",
+        f,
+        h,
+        vec![
+            ("h", Value::Int(h as i64)),
+            ("thetas", Value::Int(thetas as i64)),
+        ],
+        vec![],
+        record("shm", &[("m", (h * h) as u64)]),
+        (2 * f + 4 * (f * h + h) + f + 1 + thetas * h + h * h + h) as u64,
+    )
+}
+/// `rtu(h)`.
+pub fn rtu(f: usize, h: usize) -> Block {
+    block(
+        "rtu",
+        f,
+        2 * h,
+        vec![("h", Value::Int(h as i64))],
+        vec![],
+        record("rtu", &[("re", h as u64), ("im", h as u64)]),
+        (2 * f * h + 2 * h) as u64,
+    )
+}

@@ -100,6 +100,24 @@ pub enum Layer {
     SegmentRecurrence(super::attention::SegmentRecurrence),
     /// Use of a `shared(...)` parameter set.
     Shared(SharedRef),
+    /// Linear attention (`linear_attention`).
+    LinearAttention(super::linear_attention::LinearAttention),
+    /// Linear recurrent unit (`lru`).
+    Lru(super::lru::Lru),
+    /// S5 state-space layer (`s5`).
+    S5(super::s5::S5),
+    /// Fast and forgetful memory (`ffm`).
+    Ffm(super::ffm::Ffm),
+    /// Mamba-2 style selective scan (`mamba`).
+    Mamba(super::mamba::Mamba),
+    /// sLSTM (`slstm`).
+    Slstm(super::xlstm::Slstm),
+    /// mLSTM (`mlstm`).
+    Mlstm(super::xlstm::Mlstm),
+    /// Stable Hadamard memory (`shm`).
+    Shm(super::shm::Shm),
+    /// Real-time recurrent unit (`rtu`).
+    Rtu(super::rtu::Rtu),
 }
 
 impl Layer {
@@ -121,6 +139,15 @@ impl Layer {
             Layer::Attention(a) => a.init_carry(batch, device),
             Layer::SegmentRecurrence(s) => s.init_carry(batch, device),
             Layer::Shared(r) => ctx.shared[r.id].init_carry(batch, device, ctx),
+            Layer::LinearAttention(m) => m.init_carry(batch, device),
+            Layer::Lru(m) => m.init_carry(batch, device),
+            Layer::S5(m) => m.init_carry(batch, device),
+            Layer::Ffm(m) => m.init_carry(batch, device),
+            Layer::Mamba(m) => m.init_carry(batch, device),
+            Layer::Slstm(m) => m.init_carry(batch, device),
+            Layer::Mlstm(m) => m.init_carry(batch, device),
+            Layer::Shm(m) => m.init_carry(batch, device),
+            Layer::Rtu(m) => m.init_carry(batch, device),
             _ => Carry::Unit,
         }
     }
@@ -171,6 +198,15 @@ impl Layer {
             Layer::Attention(a) => a.forward(x, start, carry, None),
             Layer::SegmentRecurrence(s) => s.forward(x, start, carry),
             Layer::Shared(r) => ctx.shared[r.id].forward(x, start, carry, ctx),
+            Layer::LinearAttention(m) => m.forward(x, start, carry),
+            Layer::Lru(m) => m.forward(x, start, carry),
+            Layer::S5(m) => m.forward(x, start, carry),
+            Layer::Ffm(m) => m.forward(x, start, carry),
+            Layer::Mamba(m) => m.forward(x, start, carry),
+            Layer::Slstm(m) => m.forward(x, start, carry),
+            Layer::Mlstm(m) => m.forward(x, start, carry),
+            Layer::Shm(m) => m.forward(x, start, carry),
+            Layer::Rtu(m) => m.forward(x, start, carry),
         }
     }
 }
