@@ -93,6 +93,14 @@ fn count(s: &str, pat: &str) -> usize {
     s.matches(pat).count()
 }
 
+/// Data lines in an SVG: polylines of width 2 (axes and ticks are width 1).
+fn lines(svg: &str) -> usize {
+    svg.split("<polyline")
+        .skip(1)
+        .filter(|p| p.split("/>").next().unwrap().contains("stroke-width=\"2\""))
+        .count()
+}
+
 #[test]
 fn library_png_and_svg() {
     let root = scratch("lib");
@@ -118,7 +126,7 @@ fn library_png_and_svg() {
     assert_eq!(s.curves[0].points.len(), 20);
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("<svg"));
-    assert_eq!(count(&text, "<polyline"), 2, "one path per line");
+    assert_eq!(lines(&text), 2, "one path per line");
     assert_eq!(
         count(&text, "<polygon"),
         1,
@@ -151,7 +159,7 @@ fn episode_return_without_eval_and_training_curve_name() {
 
 fn memoraxc(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_memoraxc"));
-    c.args(args);
+    c.arg("plot").args(args);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -194,7 +202,7 @@ fn cli_writes_png_and_svg() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("<svg"));
-    assert_eq!(count(&text, "<polyline"), 2);
+    assert_eq!(lines(&text), 2);
     assert_eq!(count(&text, "<polygon"), 1);
     assert!(String::from_utf8_lossy(&o.stdout).contains("3 run(s), 2 configuration(s)"));
 }
@@ -219,7 +227,7 @@ fn cli_without_font_still_draws() {
     }
     check_png(&png, (1024, 640));
     let text = std::fs::read_to_string(&svg).unwrap();
-    assert_eq!(count(&text, "<polyline"), 1);
+    assert_eq!(lines(&text), 1);
     assert!(!text.contains("<text"), "no text without a font");
 }
 

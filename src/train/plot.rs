@@ -7,13 +7,14 @@
 //! locations); without one the plot is drawn without text and a warning is printed.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 
 use super::metrics;
+
+mod font;
+pub use font::{FONT_CANDIDATES, font};
 
 /// Which logged value is plotted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -334,6 +335,9 @@ fn agent_name(dir: &Path) -> String {
     })
 }
 
+/// Runs of one hash with their series of the plotted metric.
+type Group<'a> = (String, Vec<(&'a Run, Vec<(f64, f64)>)>);
+
 /// Load the runs, choose the metric, group by hash and aggregate.
 fn curves(runs: &[PathBuf], opts: &PlotOptions) -> Result<PlotSummary, PlotError> {
     if runs.is_empty() {
@@ -353,7 +357,7 @@ fn curves(runs: &[PathBuf], opts: &PlotOptions) -> Result<PlotSummary, PlotError
             Metric::EpisodeReturn
         }
     });
-    let mut groups: Vec<(String, Vec<(&Run, Vec<(f64, f64)>)>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for run in &loaded {
         let s = run.series(metric.key());
         if s.is_empty() {
@@ -461,8 +465,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// Font family name under which the run-time font is registered.
-const FAMILY: &str = "memoraxc-sans";
+use font::FAMILY;
 
 fn draw_err(e: impl std::fmt::Display) -> PlotError {
     PlotError::Draw(e.to_string())
@@ -479,10 +482,10 @@ fn ranges(curves: &[Curve]) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
         y0 = y0.min(lo);
         y1 = y1.max(hi);
     }
-    if !(x1 > x0) {
+    if x1 <= x0 {
         x1 = x0 + 1.0;
     }
-    if !(y1 > y0) {
+    if y1 <= y0 {
         let c = if y0.is_finite() { y0 } else { 0.0 };
         (y0, y1) = (c - 1.0, c + 1.0);
     }
@@ -581,56 +584,6 @@ fn write_png(path: &Path, rgb: &[u8], (w, h): (u32, u32)) -> std::io::Result<()>
     let mut writer = enc.write_header().map_err(to_io)?;
     writer.write_image_data(rgb).map_err(to_io)?;
     writer.finish().map_err(to_io)
-}
-
-/// Font files tried, in order, after `MEMORAXC_FONT`.
-pub const FONT_CANDIDATES: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
-    "/usr/share/fonts/noto/NotoSans-Regular.ttf",
-    "/usr/share/fonts/google-noto/NotoSans-Regular.ttf",
-    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
-    "/usr/share/fonts/gnu-free/FreeSans.ttf",
-    "/usr/local/share/fonts/DejaVuSans.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-    "/Library/Fonts/Arial.ttf",
-    "C:\\Windows\\Fonts\\arial.ttf",
-];
-
-/// The font used for text, loaded and registered once per process: `MEMORAXC_FONT` (a `.ttf`/
-/// `.otf` file; `none` disables text), else the first of [`FONT_CANDIDATES`] that loads.
-pub fn font() -> Option<&'static Path> {
-    static FONT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    FONT.get_or_init(|| {
-        let env = std::env::var_os("MEMORAXC_FONT").filter(|v| !v.is_empty());
-        if env.as_deref() == Some(std::ffi::OsStr::new("none")) {
-            return None;
-        }
-        let mut tried: Vec<PathBuf> = env.map(PathBuf::from).into_iter().collect();
-        tried.extend(FONT_CANDIDATES.iter().map(PathBuf::from));
-        for p in &tried {
-            let Ok(bytes) = std::fs::read(p) else {
-                continue;
-            };
-            // plotters keeps registered fonts for the whole process.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if register_font(FAMILY, FontStyle::Normal, bytes).is_ok() {
-                return Some(p.clone());
-            }
-        }
-        eprintln!(
-            "warning: no TrueType font found (set MEMORAXC_FONT=FILE.ttf, or install DejaVu \
-             Sans); plots are drawn without text"
-        );
-        None
-    })
-    .as_deref()
 }
 
 #[cfg(test)]
