@@ -9,6 +9,7 @@ pub mod eval;
 pub mod ppo;
 pub mod pqn;
 pub mod returns;
+pub mod snapshot;
 
 use std::collections::BTreeMap;
 
@@ -49,7 +50,7 @@ pub trait Algorithm {
     fn model(&self) -> &AgentModel;
     /// The head used to act greedily: (network, head) indices.
     fn policy_head(&self) -> (usize, usize);
-    /// Serialisable algorithm state beyond the model (optimizer, RNG, counters).
+    /// Serialisable algorithm state beyond the model (optimizer, RNG, counters, environments).
     fn state(&self) -> AlgoState;
     /// Restore from a checkpoint.
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String>;
@@ -63,6 +64,9 @@ pub struct AlgoState {
     pub meta: serde_json::Value,
     /// Extra model (e.g. a DQN target network), if any.
     pub target: Option<AgentModel>,
+    /// Exact trajectory state ([`snapshot`] CBOR): environments, step batch, carries, RNG,
+    /// counters and buffers; restoring it makes a resumed run bit-identical on CPU.
+    pub exact: Vec<u8>,
 }
 
 /// Build the algorithm named by a checked agent.

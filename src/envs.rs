@@ -25,7 +25,7 @@ pub enum Actions {
 }
 
 /// Outputs of one vector step (or of a reset), struct-of-arrays, reused across steps.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepBatch {
     /// `n * obs_dim` observations: the observation the agent sees next. After a terminal or
     /// truncated step this is already the first observation of the next episode (auto-reset).
@@ -74,6 +74,10 @@ pub trait VecEnv: Send {
     fn reset(&mut self, seed: u64, out: &mut StepBatch);
     /// Apply one action per environment and auto-reset finished ones.
     fn step(&mut self, actions: &Actions, out: &mut StepBatch);
+    /// Snapshot of every environment's state, RNG stream and episode accumulators (checkpoints).
+    fn save_state(&self) -> Vec<u8>;
+    /// Restore a [`VecEnv::save_state`] snapshot; fails on corrupt bytes or another id / size.
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), String>;
 }
 
 /// Build a batch of `n` environments for a canonical id (or a documented alias).

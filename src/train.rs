@@ -122,6 +122,8 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
                 checkpoint::load(&ckpt, &agent.hash, algo.model().clone(), target)?;
             algo.restore(model, state)
                 .map_err(|reason| checkpoint::CheckpointError::Invalid { path: ckpt, reason })?;
+            metrics::truncate_after(dir, algo.env_steps())
+                .map_err(|e| TrainError::Io(format!("{}: {e}", dir.display())))?;
             dir.clone()
         }
         None => rundir::create(&opts.out, agent).map_err(|e| TrainError::Io(e.to_string()))?,

@@ -213,7 +213,7 @@ pub fn normal(rng: &mut impl Rng) -> f32 {
 }
 
 /// Running statistics of finished episodes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpisodeStats {
     /// Returns of episodes finished since the last `take`.
     pub returns: Vec<f32>,

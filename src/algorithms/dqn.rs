@@ -14,6 +14,7 @@ use crate::lower;
 use crate::runtime::net::AgentModel;
 
 use super::common::{EpisodeStats, Optim, Rng64, argmax, host, tensor};
+use super::snapshot;
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
 use rand::Rng;
 
@@ -80,6 +81,7 @@ impl DqnConfig {
 }
 
 /// Uniform replay of single transitions, stored on the host.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Replay {
     obs: Vec<f32>,
     next_obs: Vec<f32>,
@@ -133,6 +135,30 @@ impl Replay {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// Everything of a [`Dqn`] beyond models and optimizer that the rest of a run depends on.
+#[derive(serde::Serialize)]
+struct DqnSnapshotRef<'a> {
+    env_steps: u64,
+    rng: [u64; 4],
+    last_target_update: u64,
+    env: Vec<u8>,
+    batch: &'a StepBatch,
+    replay: &'a Replay,
+    stats: &'a EpisodeStats,
+}
+
+/// The owned form of [`DqnSnapshotRef`].
+#[derive(serde::Deserialize)]
+struct DqnSnapshot {
+    env_steps: u64,
+    rng: [u64; 4],
+    last_target_update: u64,
+    env: Vec<u8>,
+    batch: StepBatch,
+    replay: Replay,
+    stats: EpisodeStats,
 }
 
 /// DQN bound to an agent.
@@ -405,6 +431,15 @@ impl Algorithm for Dqn {
         self.q
     }
     fn state(&self) -> AlgoState {
+        let exact = DqnSnapshotRef {
+            env_steps: self.env_steps,
+            rng: self.rng.s,
+            last_target_update: self.last_target_update,
+            env: self.env.save_state(),
+            batch: &self.batch,
+            replay: &self.replay,
+            stats: &self.stats,
+        };
         AlgoState {
             optimizer: self.optim.to_bytes(),
             meta: serde_json::json!({
@@ -413,19 +448,36 @@ impl Algorithm for Dqn {
                 "last_target_update": self.last_target_update,
             }),
             target: Some(self.target.clone()),
+            exact: snapshot::encode(&exact),
         }
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
-        self.optim.load_bytes(state.optimizer)?;
-        self.env_steps = state.meta["env_steps"]
-            .as_u64()
-            .ok_or("checkpoint lacks env_steps")?;
-        self.last_target_update = state.meta["last_target_update"].as_u64().unwrap_or(0);
-        self.rng.s =
-            serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
-        if let Some(t) = state.target {
-            self.target = t;
+        let snap: DqnSnapshot = snapshot::decode(&state.exact)?;
+        snapshot::check_batch(&snap.batch, self.cfg.num_envs, self.obs_dim)?;
+        let r = &snap.replay;
+        let d = self.obs_dim;
+        if r.cap != self.cfg.buffer_size
+            || r.dim != d
+            || r.len > r.cap
+            || r.head >= r.cap.max(1)
+            || r.obs.len() != r.cap * d
+            || r.next_obs.len() != r.cap * d
+            || r.actions.len() != r.cap
+            || r.rewards.len() != r.cap
+            || r.terminal.len() != r.cap
+        {
+            return Err("stored replay buffer does not fit this agent".into());
         }
+        let target = state.target.ok_or("checkpoint lacks the target network")?;
+        self.optim.load_bytes(state.optimizer)?;
+        self.env.load_state(&snap.env)?;
+        self.env_steps = snap.env_steps;
+        self.rng.s = snap.rng;
+        self.last_target_update = snap.last_target_update;
+        self.batch = snap.batch;
+        self.replay = snap.replay;
+        self.stats = snap.stats;
+        self.target = target;
         self.model = Some(model);
         Ok(())
     }

@@ -23,6 +23,7 @@ use super::common::{
     tensor,
 };
 use super::returns::{gae, normalize};
+use super::snapshot::{self, CarryData};
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
 
 /// PPO hyperparameters (SPEC §7 names).
@@ -82,6 +83,17 @@ struct Rollout {
     values: Vec<f32>,
     rewards: Vec<f32>,
     dones: Vec<bool>,
+}
+
+/// Everything of a [`Ppo`] beyond model and optimizer that the rest of a run depends on.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PpoSnapshot {
+    env_steps: u64,
+    rng: [u64; 4],
+    env: Vec<u8>,
+    batch: StepBatch,
+    carries: Vec<(usize, CarryData)>,
+    stats: EpisodeStats,
 }
 
 /// PPO bound to an agent.
@@ -486,19 +498,46 @@ impl Algorithm for Ppo {
         self.actor
     }
     fn state(&self) -> AlgoState {
+        let exact = PpoSnapshot {
+            env_steps: self.env_steps,
+            rng: self.rng.s,
+            env: self.env.save_state(),
+            batch: self.batch.clone(),
+            carries: self
+                .carries
+                .iter()
+                .map(|(k, c)| (*k, CarryData::of(c)))
+                .collect(),
+            stats: self.stats.clone(),
+        };
         AlgoState {
             optimizer: self.optim.to_bytes(),
             meta: serde_json::json!({ "env_steps": self.env_steps, "rng": self.rng.s, "seed": self.seed }),
             target: None,
+            exact: snapshot::encode(&exact),
         }
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
+        let snap: PpoSnapshot = snapshot::decode(&state.exact)?;
+        snapshot::check_batch(&snap.batch, self.cfg.num_envs, self.obs_dim)?;
+        let mut carries = BTreeMap::new();
+        for (net, data) in &snap.carries {
+            let like = self
+                .carries
+                .get(net)
+                .ok_or("stored recurrent state names another network")?;
+            carries.insert(*net, data.to_carry(like, &self.plain)?);
+        }
+        if carries.len() != self.carries.len() {
+            return Err("stored recurrent state lacks a network".into());
+        }
         self.optim.load_bytes(state.optimizer)?;
-        self.env_steps = state.meta["env_steps"]
-            .as_u64()
-            .ok_or("checkpoint lacks env_steps")?;
-        self.rng.s =
-            serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
+        self.env.load_state(&snap.env)?;
+        self.env_steps = snap.env_steps;
+        self.rng.s = snap.rng;
+        self.batch = snap.batch;
+        self.carries = carries;
+        self.stats = snap.stats;
         self.model = Some(model);
         Ok(())
     }

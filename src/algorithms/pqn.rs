@@ -19,6 +19,7 @@ use super::common::{
     EpisodeStats, Optim, Rng64, argmax, flags, gather_cols, host, permutation, tensor,
 };
 use super::returns::lambda_returns;
+use super::snapshot::{self, CarryData};
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
 
 /// PQN hyperparameters.
@@ -60,6 +61,17 @@ impl PqnConfig {
             exploration_fraction: f("exploration_fraction", 0.5),
         }
     }
+}
+
+/// Everything of a [`Pqn`] beyond model and optimizer that the rest of a run depends on.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PqnSnapshot {
+    env_steps: u64,
+    rng: [u64; 4],
+    env: Vec<u8>,
+    batch: StepBatch,
+    carry: CarryData,
+    stats: EpisodeStats,
 }
 
 /// PQN bound to an agent.
@@ -310,19 +322,32 @@ impl Algorithm for Pqn {
         self.q
     }
     fn state(&self) -> AlgoState {
+        let exact = PqnSnapshot {
+            env_steps: self.env_steps,
+            rng: self.rng.s,
+            env: self.env.save_state(),
+            batch: self.batch.clone(),
+            carry: CarryData::of(&self.carry),
+            stats: self.stats.clone(),
+        };
         AlgoState {
             optimizer: self.optim.to_bytes(),
             meta: serde_json::json!({ "env_steps": self.env_steps, "rng": self.rng.s }),
             target: None,
+            exact: snapshot::encode(&exact),
         }
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
+        let snap: PqnSnapshot = snapshot::decode(&state.exact)?;
+        snapshot::check_batch(&snap.batch, self.cfg.num_envs, self.obs_dim)?;
+        let carry = snap.carry.to_carry(&self.carry, &self.plain)?;
         self.optim.load_bytes(state.optimizer)?;
-        self.env_steps = state.meta["env_steps"]
-            .as_u64()
-            .ok_or("checkpoint lacks env_steps")?;
-        self.rng.s =
-            serde_json::from_value(state.meta["rng"].clone()).map_err(|e| e.to_string())?;
+        self.env.load_state(&snap.env)?;
+        self.env_steps = snap.env_steps;
+        self.rng.s = snap.rng;
+        self.batch = snap.batch;
+        self.carry = carry;
+        self.stats = snap.stats;
         self.model = Some(model);
         Ok(())
     }

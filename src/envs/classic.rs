@@ -40,7 +40,7 @@ fn outcome(reward: f32, terminated: bool, time: u32, max: u32) -> Outcome {
 }
 
 /// gymnax `CartPole-v1`: obs `[x, x_dot, theta, theta_dot]`, 2 actions, 500 steps.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CartPole {
     time: u32,
     s: [f32; 4],
@@ -112,7 +112,7 @@ impl ClassicEnv for CartPole {
 
 /// gymnax `Acrobot-v1` ("book" version, RK4 with dt 0.2): obs `[cos a1, sin a1, cos a2, sin a2,
 /// v1, v2]`, 3 actions (torque -1, 0, +1), 500 steps.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Acrobot {
     time: u32,
     s: [f32; 4],
@@ -220,7 +220,7 @@ const MC_MAX_SPEED: f32 = 0.07;
 const MC_GRAVITY: f32 = 0.0025;
 
 /// gymnax `MountainCar-v0`: obs `[position, velocity]`, 3 actions, reward -1, 200 steps.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct MountainCar {
     time: u32,
     pos: f32,
@@ -266,7 +266,7 @@ impl ClassicEnv for MountainCar {
 
 /// gymnax `MountainCarContinuous-v0`: obs `[position, velocity]`, force in `[-1, 1]`,
 /// reward `-0.1 a^2 + 100` at the goal, 999 steps.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct MountainCarContinuous {
     time: u32,
     pos: f32,
@@ -315,7 +315,7 @@ impl ClassicEnv for MountainCarContinuous {
 }
 
 /// gymnax `Pendulum-v1`: obs `[cos th, sin th, th_dot]`, torque in `[-2, 2]`, 200 steps.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Pendulum {
     time: u32,
     theta: f32,

@@ -12,7 +12,11 @@ use super::popgym::labyrinth::Labyrinth;
 use super::vec::{Env, Vectorized};
 use crate::check::env_table;
 
-fn boxed<E: Env + 'static>(id: &str, n: usize, make: impl Fn() -> E) -> Box<dyn VecEnv> {
+fn boxed<E: Env + serde::Serialize + serde::de::DeserializeOwned + 'static>(
+    id: &str,
+    n: usize,
+    make: impl Fn() -> E,
+) -> Box<dyn VecEnv> {
     let info = env_table::lookup(id).expect("registry id missing from env_table");
     Box::new(Vectorized::new(info, n, make))
 }

@@ -13,7 +13,7 @@ pub fn splitmix64(mut z: u64) -> u64 {
 }
 
 /// xoshiro256++ generator.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     s: [u64; 4],
 }

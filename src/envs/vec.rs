@@ -97,6 +97,53 @@ impl<E: Env> Vectorized<E> {
         &self.envs
     }
 
+    /// Serialise this batch's state (id, envs, RNG streams, episode accumulators) as CBOR.
+    fn snapshot(&self) -> Vec<u8>
+    where
+        E: serde::Serialize,
+    {
+        let snap = VecSnapshot {
+            id: self.info.id.clone(),
+            envs: &self.envs,
+            rngs: &self.rngs,
+            returns: &self.returns,
+            lengths: &self.lengths,
+        };
+        let mut out = Vec::new();
+        ciborium::into_writer(&snap, &mut out).expect("environment state serialises");
+        out
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String>
+    where
+        E: serde::de::DeserializeOwned,
+    {
+        let snap: VecSnapshotOwned<E> =
+            ciborium::from_reader(bytes).map_err(|e| format!("corrupt environment state: {e}"))?;
+        let n = self.envs.len();
+        if snap.id != self.info.id {
+            return Err(format!(
+                "environment state is for `{}`, this run uses `{}`",
+                snap.id, self.info.id
+            ));
+        }
+        if snap.envs.len() != n
+            || snap.rngs.len() != n
+            || snap.returns.len() != n
+            || snap.lengths.len() != n
+        {
+            return Err(format!(
+                "environment state holds {} environments, this run uses {n}",
+                snap.envs.len()
+            ));
+        }
+        self.envs = snap.envs;
+        self.rngs = snap.rngs;
+        self.returns = snap.returns;
+        self.lengths = snap.lengths;
+        Ok(())
+    }
+
     fn ensure(out: &mut StepBatch, n: usize, d: usize) {
         if out.obs.len() != n * d || out.reward.len() != n {
             *out = StepBatch::new(n, d);
@@ -104,7 +151,35 @@ impl<E: Env> Vectorized<E> {
     }
 }
 
-impl<E: Env> VecEnv for Vectorized<E> {
+#[derive(serde::Serialize)]
+struct VecSnapshot<'a, E> {
+    id: String,
+    envs: &'a [E],
+    rngs: &'a [Rng],
+    returns: &'a [f64],
+    lengths: &'a [u32],
+}
+
+#[derive(serde::Deserialize)]
+#[serde(bound = "E: serde::de::DeserializeOwned")]
+struct VecSnapshotOwned<E> {
+    id: String,
+    envs: Vec<E>,
+    rngs: Vec<Rng>,
+    returns: Vec<f64>,
+    lengths: Vec<u32>,
+}
+
+/// Vectorised environments are serialisable (checkpoints restore a batch exactly).
+impl<E: Env + serde::Serialize + serde::de::DeserializeOwned> VecEnv for Vectorized<E> {
+    fn save_state(&self) -> Vec<u8> {
+        self.snapshot()
+    }
+
+    fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.restore(bytes)
+    }
+
     fn info(&self) -> &EnvInfo {
         &self.info
     }

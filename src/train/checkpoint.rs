@@ -1,6 +1,7 @@
 //! Checkpoints: model, optimizer, counters and RNG state, written atomically (temp dir + rename).
 //!
-//! Layout: `checkpoints/step-<N>/{model.bpk, optimizer.bin, meta.json[, target.bpk]}` and a
+//! Layout: `checkpoints/step-<N>/{model.bpk, optimizer.bin, state.bin, meta.json[, target.bpk]}`
+//! (`state.bin`: the algorithm's exact trajectory state, see `algorithms::snapshot`) and a
 //! `checkpoints/latest` file naming the newest complete checkpoint. A crash mid-write leaves at
 //! most a `.tmp-*` directory behind; `latest` only ever names complete checkpoints.
 
@@ -32,6 +33,9 @@ pub enum CheckpointError {
         reason: String,
     },
 }
+
+/// Version of the checkpoint layout; `load` rejects every other.
+pub const FORMAT: u64 = 2;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     move |source| CheckpointError::Io {
@@ -68,7 +72,8 @@ pub fn save(
             .map_err(|e| invalid(format!("{e:?}")))?;
     }
     fs::write(tmp.join("optimizer.bin"), &state.optimizer).map_err(io(&tmp))?;
-    let meta = serde_json::json!({ "format": 1, "hash": hash, "env_steps": env_steps, "algorithm": state.meta });
+    fs::write(tmp.join("state.bin"), &state.exact).map_err(io(&tmp))?;
+    let meta = serde_json::json!({ "format": FORMAT, "hash": hash, "env_steps": env_steps, "algorithm": state.meta });
     fs::write(
         tmp.join("meta.json"),
         serde_json::to_vec_pretty(&meta).expect("json"),
@@ -106,6 +111,16 @@ pub fn load(
     let meta: serde_json::Value =
         serde_json::from_slice(&fs::read(&meta_path).map_err(io(&meta_path))?)
             .map_err(|e| invalid(format!("meta.json: {e}")))?;
+    match meta["format"].as_u64() {
+        Some(FORMAT) => {}
+        Some(f) => {
+            return Err(invalid(format!(
+                "it has checkpoint format {f}, this memoraxc reads format {FORMAT} only \
+                 (it was written by another version; start a new run)"
+            )));
+        }
+        None => return Err(invalid("meta.json lacks a checkpoint format".into())),
+    }
     let stored = meta["hash"].as_str().unwrap_or("");
     if stored != hash {
         return Err(invalid(format!(
@@ -124,12 +139,15 @@ pub fn load(
     };
     let opt_path = ckpt.join("optimizer.bin");
     let optimizer = fs::read(&opt_path).map_err(io(&opt_path))?;
+    let state_path = ckpt.join("state.bin");
+    let exact = fs::read(&state_path).map_err(io(&state_path))?;
     Ok((
         model,
         AlgoState {
             optimizer,
             meta: meta["algorithm"].clone(),
             target,
+            exact,
         },
     ))
 }

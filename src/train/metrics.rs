@@ -59,6 +59,35 @@ impl MetricsWriter {
     }
 }
 
+/// Drop rows logged after `env_steps` (a run resumed from an earlier checkpoint logs them again).
+pub fn truncate_after(dir: &Path, env_steps: u64) -> std::io::Result<()> {
+    let keep = |steps: Option<f64>| steps.is_some_and(|s| s <= env_steps as f64);
+    let rewrite = |name: &str, header: bool, steps: &dyn Fn(&str) -> Option<f64>| {
+        let path = dir.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            if (header && i == 0) || keep(steps(line)) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, out)?;
+        std::fs::rename(&tmp, &path)
+    };
+    rewrite("metrics.jsonl", false, &|l| {
+        serde_json::from_str::<BTreeMap<String, f64>>(l)
+            .ok()
+            .and_then(|r| r.get("env_steps").copied())
+    })?;
+    rewrite("metrics.csv", true, &|l| {
+        l.split(',').next().and_then(|c| c.parse().ok())
+    })
+}
+
 /// Read `metrics.jsonl` of a run.
 pub fn read(dir: &Path) -> std::io::Result<Vec<BTreeMap<String, f64>>> {
     let text = std::fs::read_to_string(dir.join("metrics.jsonl"))?;

@@ -11,7 +11,7 @@ fn signed(ok: bool, scale: f64) -> f32 {
 }
 
 /// RepeatPrevious: output the suit shown `k - 1` observations before the current one.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RepeatPrevious {
     deck: Deck,
     k: usize,
@@ -65,7 +65,7 @@ impl Env for RepeatPrevious {
 }
 
 /// RepeatFirst: output the suit of the first card at every step.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RepeatFirst {
     deck: Deck,
     first: u8,
@@ -109,7 +109,7 @@ impl Env for RepeatFirst {
 }
 
 /// CountRecall: say how often the queried kind has been dealt (including the current card).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct CountRecall {
     values: Deck,
     queries: Deck,
@@ -174,7 +174,7 @@ impl Env for CountRecall {
 }
 
 /// Autoencode: watch the whole deck, then output the suits in reverse order.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Autoencode {
     deck: Deck,
     stack: Vec<u8>,
@@ -239,7 +239,7 @@ impl Env for Autoencode {
 }
 
 /// HigherLower: guess whether the next card's rank is higher (0) or lower (1).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct HigherLower {
     deck: Deck,
     current: u8,
@@ -285,7 +285,7 @@ impl Env for HigherLower {
 }
 
 /// Concentration: flip face-down cards two at a time to find matching pairs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Concentration {
     deck: Deck,
     kind: CardKind,

@@ -6,7 +6,7 @@ use crate::envs::rng::Rng;
 use crate::envs::vec::{Action, Env, Outcome, one_hot};
 
 /// What a POPGym CartPole variant shows.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CartPoleView {
     /// `[x, theta]`.
     Position,
@@ -17,7 +17,7 @@ pub enum CartPoleView {
 }
 
 /// POPGym CartPole variants (gymnasium CartPole-v1 physics, reward `1 / T_max` per step).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PopCartPole {
     view: CartPoleView,
     max_steps: u32,
@@ -120,7 +120,7 @@ impl Env for PopCartPole {
 
 /// POPGym Pendulum variants: gymnasium Pendulum-v1, obs `[cos th, sin th]`, reward mapped
 /// affinely so that a motionless upright pendulum earns `1 / T` per step.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PopPendulum {
     sigma: Option<f64>,
     max_steps: u32,
@@ -196,7 +196,7 @@ impl Env for PopPendulum {
 }
 
 /// MultiarmedBandit: arms pay out with hidden probabilities drawn at reset.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MultiarmedBandit {
     p: Vec<f32>,
     max_steps: u32,

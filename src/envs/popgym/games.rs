@@ -8,7 +8,7 @@ const SHIPS: [usize; 4] = [2, 3, 3, 4];
 const NEEDED_HITS: u32 = 12;
 
 /// Battleship on a `B x B` board with ships of length 2, 3, 3, 4.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Battleship {
     b: usize,
     board: Vec<bool>,
@@ -102,7 +102,7 @@ impl Env for Battleship {
 
 /// MineSweeper on an `H x W` grid; the observation is the mine count of the 3x3 window
 /// (including the cell itself) around the clicked cell.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct MineSweeper {
     side: usize,
     mines: usize,

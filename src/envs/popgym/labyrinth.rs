@@ -18,7 +18,7 @@ const GOAL: u8 = 3;
 const EPISODE: usize = 1024;
 
 /// LabyrinthEscape (reach the exit) or LabyrinthExplore (visit every free cell).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Labyrinth {
     explore: bool,
     g: usize,

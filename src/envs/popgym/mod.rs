@@ -21,7 +21,7 @@ pub const DIFFICULTY_SUFFIXES: [(&str, Difficulty); 3] = [
 ];
 
 /// A POPGym difficulty level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Difficulty {
     /// Easy.
     Easy,
@@ -58,7 +58,7 @@ impl Difficulty {
 }
 
 /// A shuffled deck of `52 * decks` cards, dealt from without replacement.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Deck {
     cards: Vec<u16>,
     remaining: usize,
@@ -121,7 +121,7 @@ pub fn colour(card: u16) -> u8 {
 }
 
 /// Which card attribute a game looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CardKind {
     /// 2 colours.
     Colour,
