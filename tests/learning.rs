@@ -187,7 +187,6 @@ fn same_seed_gives_identical_metrics() {
     let run = |tag: &str| {
         let agent = ppo_cartpole(4096, true);
         let _guard = serial();
-        let _guard = serial();
         let opts = TrainOptions {
             out: out_dir(tag),
             ..TrainOptions::default()
