@@ -188,7 +188,12 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
             }
         }
         for (k, v) in &stats.scalars {
-            row.insert(format!("loss/{k}"), *v as f64);
+            let key = if k.starts_with("time/") {
+                k.clone()
+            } else {
+                format!("loss/{k}")
+            };
+            row.insert(key, *v as f64);
         }
         if steps >= next_eval || steps >= total {
             next_eval = next_multiple(steps, eval_every);

@@ -136,6 +136,7 @@ fn rows(dir: &Path) -> Vec<BTreeMap<String, f64>> {
         .map(|mut r| {
             r.remove("wall_s");
             r.remove("sps");
+            r.retain(|k, _| !k.starts_with("time/"));
             r
         })
         .collect()
