@@ -9,6 +9,7 @@ use crate::check::ir::{ActionSpace, EnvInfo};
 pub mod baseline;
 pub mod classic;
 pub mod popgym;
+pub mod prev;
 pub mod registry;
 pub mod rng;
 pub mod vec;
@@ -83,6 +84,17 @@ pub trait VecEnv: Send {
 /// Build a batch of `n` environments for a canonical id (or a documented alias).
 pub fn make(id: &str, n: usize) -> Option<Box<dyn VecEnv>> {
     registry::make(id, n)
+}
+
+/// Like [`make`], with the previous action and reward appended to observations where the
+/// network consumes them (`embed_action`, `embed_reward`).
+pub fn make_with(id: &str, n: usize, prev: prev::PrevInputs) -> Option<Box<dyn VecEnv>> {
+    let env = make(id, n)?;
+    Some(if prev.is_empty() {
+        env
+    } else {
+        Box::new(prev::WithPrevInputs::new(env, prev))
+    })
 }
 
 /// The checker-facing description of an id, if known.

@@ -16,7 +16,9 @@ use crate::runtime::attention::{Attention, SegmentRecurrence};
 use crate::runtime::basic::{Act, Ffn, Mlp, Norm};
 use crate::runtime::ffm::Ffm;
 use crate::runtime::heads::HeadLayer;
-use crate::runtime::layer::{GatedResidual, Identity, Layer, NormWrap, Seq, SharedRef, Wrap};
+use crate::runtime::layer::{
+    EmbedPrev, GatedResidual, Identity, Layer, NormWrap, Seq, SharedRef, Wrap,
+};
 use crate::runtime::linear_attention::LinearAttention;
 use crate::runtime::lru::Lru;
 use crate::runtime::mamba::Mamba;
@@ -98,10 +100,23 @@ pub fn lower_agent(agent: &ir::Agent, device: &Device) -> Result<Lowered, LowerE
             heads: hs,
         });
     }
+    let mut prev = (0, 0);
+    for net in &agent.networks {
+        for blk in [&net.encoder, &net.torso] {
+            crate::check::inst::walk(blk, &mut |x| match x.kind.as_str() {
+                "embed_action" => prev.0 = x.output - x.input,
+                "embed_reward" => prev.1 = 1,
+                _ => {}
+            });
+        }
+    }
     Ok(Lowered {
         model: AgentModel {
             nets,
             shared: b.shared_layers,
+            obs_dim: agent.env.obs_dim,
+            prev_action: prev.0,
+            prev_reward: prev.1,
         },
         nets: names,
         heads,
@@ -150,6 +165,8 @@ impl Builder<'_> {
         };
         Ok(match blk.kind.as_str() {
             "identity" => Layer::Identity(Identity { width: fi }),
+            "embed_action" => Layer::EmbedAction(EmbedPrev { width: fo - fi }),
+            "embed_reward" => Layer::EmbedReward(EmbedPrev { width: fo - fi }),
             "linear" => Layer::Linear(LinearConfig::new(fi, fo).with_bias(a.bool("bias")).init(d)),
             "mlp" => {
                 let widths: Vec<usize> = match a.get("widths") {
@@ -253,6 +270,25 @@ impl Builder<'_> {
                 a.int("thetas") as usize,
                 d,
             )),
+            "moe" => {
+                let template = blk
+                    .children
+                    .first()
+                    .ok_or_else(|| err("missing expert block"))?;
+                let experts = (0..a.int("experts"))
+                    .map(|_| self.block(template))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Layer::Moe(crate::runtime::moe::Moe {
+                    router: LinearConfig::new(fi, experts.len()).init(d),
+                    experts,
+                    top_k: a.int("top_k") as usize,
+                    balance: a.float("balance"),
+                })
+            }
+            "rl2" => Layer::Rl2(crate::runtime::rl2::Rl2 {
+                inner: vec![child(self, 0)?],
+                steps_per_trial: a.int("steps_per_trial") as usize,
+            }),
             "rtu" => Layer::Rtu(Rtu::new(fi, a.int("h") as usize, d)),
             other => {
                 return Err(err(&format!(

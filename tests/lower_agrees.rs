@@ -142,7 +142,7 @@ fn architecture_lets_lower_with_the_checkers_numbers() {
                 "{}: `{name}` parameters",
                 file.display()
             );
-            let ctx = Ctx { shared: &shared };
+            let ctx = Ctx::new(&shared);
             let c0 = layer.init_carry(2, &dev, &ctx);
             assert_eq!(
                 c0.floats_per_env() as u64,

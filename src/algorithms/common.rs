@@ -316,3 +316,32 @@ pub fn permutation(n: usize, rng: &mut impl Rng) -> Vec<usize> {
     }
     p
 }
+
+/// The agent's vectorised environments, with the previous action/reward appended to
+/// observations where `model` embeds them.
+pub fn make_env(
+    id: &str,
+    n: usize,
+    model: &crate::runtime::net::AgentModel,
+) -> Result<Box<dyn crate::envs::VecEnv>, super::AlgoError> {
+    let (action, reward) = model.prev_inputs();
+    let prev = crate::envs::prev::PrevInputs { action, reward };
+    crate::envs::make_with(id, n, prev)
+        .ok_or_else(|| super::AlgoError::Config(format!("no environment `{id}`")))
+}
+
+/// Sum of two optional auxiliary losses.
+pub fn add_aux(a: Option<Tensor<1>>, b: Option<Tensor<1>>) -> Option<Tensor<1>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `loss` plus the blocks' auxiliary losses (e.g. the `moe` router balance loss), if any.
+pub fn with_aux(loss: Tensor<1>, aux: Option<Tensor<1>>) -> Tensor<1> {
+    match aux {
+        Some(a) => loss + a,
+        None => loss,
+    }
+}

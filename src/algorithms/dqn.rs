@@ -9,7 +9,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
 use crate::check::ir::{self, ActionSpace};
-use crate::envs::{self, Actions, StepBatch, VecEnv};
+use crate::envs::{Actions, StepBatch, VecEnv};
 use crate::lower;
 use crate::runtime::net::AgentModel;
 
@@ -192,8 +192,7 @@ impl Dqn {
         let q = lowered
             .head("q")
             .ok_or_else(|| AlgoError::Config("dqn needs a q head".into()))?;
-        let mut env = envs::make(&agent.env.id, cfg.num_envs)
-            .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
+        let mut env = super::common::make_env(&agent.env.id, cfg.num_envs, &lowered.model)?;
         let obs_dim = env.info().obs_dim;
         let actions = match env.info().action {
             ActionSpace::Discrete(n) => n,
@@ -308,9 +307,8 @@ impl Dqn {
         let x = tensor(obs, [1, bs, d], dev);
         let start = tensor(vec![0.0; bs], [1, bs], dev);
         let carry = model.init_carry(self.q.0, bs, dev);
-        let q: Tensor<2> = model.forward(self.q.0, x, &start, carry).heads[self.q.1]
-            .clone()
-            .reshape([bs, na]);
+        let out = model.forward(self.q.0, x, &start, carry);
+        let q: Tensor<2> = out.heads[self.q.1].clone().reshape([bs, na]);
         let a = Tensor::<2, Int>::from_data(
             TensorData::new(
                 idx.iter()
@@ -324,6 +322,7 @@ impl Dqn {
         let y = tensor(targets, [bs], dev);
         let loss = (q_sa.clone() - y).square().mean().mul_scalar(0.5);
         let loss_v = loss.clone().detach().into_scalar::<f32>();
+        let loss = super::common::with_aux(loss, out.aux);
         let q_mean = q_sa.detach().mean().into_scalar::<f32>();
         if !loss_v.is_finite() {
             self.model = Some(model);

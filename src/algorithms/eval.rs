@@ -58,7 +58,9 @@ pub fn evaluate(
     squash: bool,
 ) -> Option<EvalResult> {
     let model = model.valid();
-    let mut env = envs::make(env_id, num_envs)?;
+    let (action, reward) = model.prev_inputs();
+    let prev = envs::prev::PrevInputs { action, reward };
+    let mut env = envs::make_with(env_id, num_envs, prev)?;
     let info = env.info().clone();
     let device = Device::flex();
     let mut batch = StepBatch::new(num_envs, info.obs_dim);

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
 use crate::check::ir::{self, ActionSpace};
-use crate::envs::{self, Actions, StepBatch, VecEnv};
+use crate::envs::{Actions, StepBatch, VecEnv};
 use crate::lower;
 use crate::runtime::carry::Carry;
 use crate::runtime::net::AgentModel;
@@ -128,8 +128,7 @@ impl Ppo {
         let critic = lowered
             .head("critic")
             .ok_or_else(|| AlgoError::Config("ppo needs a critic head".into()))?;
-        let mut env = envs::make(&agent.env.id, cfg.num_envs)
-            .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
+        let mut env = super::common::make_env(&agent.env.id, cfg.num_envs, &lowered.model)?;
         let obs_dim = env.info().obs_dim;
         let action = env.info().action.clone();
         let mut batch = StepBatch::new(cfg.num_envs, obs_dim);
@@ -371,14 +370,15 @@ impl Algorithm for Ppo {
                     };
                     c.map(&mut |t| t.autodiff())
                 };
-                let a_out = model.forward(self.actor.0, obs.clone(), &st, carry_for(self.actor.0));
+                let mut a_out =
+                    model.forward(self.actor.0, obs.clone(), &st, carry_for(self.actor.0));
+                let mut aux = a_out.aux.take();
                 let values = if self.actor.0 == self.critic.0 {
                     a_out.heads[self.critic.1].clone()
                 } else {
-                    model
-                        .forward(self.critic.0, obs, &st, carry_for(self.critic.0))
-                        .heads[self.critic.1]
-                        .clone()
+                    let c_out = model.forward(self.critic.0, obs, &st, carry_for(self.critic.0));
+                    aux = super::common::add_aux(aux, c_out.aux);
+                    c_out.heads[self.critic.1].clone()
                 };
                 let values: Tensor<2> = values.reshape([lt, m]);
                 let pol = a_out.heads[self.actor.1].clone();
@@ -433,6 +433,7 @@ impl Algorithm for Ppo {
                 let ent = entropy.mean();
                 let loss = pg_loss.clone() + v_loss.clone().mul_scalar(self.cfg.vf_coef)
                     - ent.clone().mul_scalar(self.cfg.ent_coef);
+                let loss = super::common::with_aux(loss, aux);
                 let log_ratio = logp - old_logp;
                 let approx_kl = ((ratio.clone() - 1.0) - log_ratio).mean();
                 let clipfrac = (ratio - 1.0)

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use rand::Rng;
 
 use crate::check::ir::{self, ActionSpace};
-use crate::envs::{self, Actions, StepBatch, VecEnv};
+use crate::envs::{Actions, StepBatch, VecEnv};
 use crate::lower;
 use crate::runtime::carry::Carry;
 use crate::runtime::net::AgentModel;
@@ -102,8 +102,7 @@ impl Pqn {
         let q = lowered
             .head("q")
             .ok_or_else(|| AlgoError::Config("pqn needs a q head".into()))?;
-        let mut env = envs::make(&agent.env.id, cfg.num_envs)
-            .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
+        let mut env = super::common::make_env(&agent.env.id, cfg.num_envs, &lowered.model)?;
         let obs_dim = env.info().obs_dim;
         let actions = match env.info().action {
             ActionSpace::Discrete(n) => n,
@@ -274,7 +273,8 @@ impl Algorithm for Pqn {
                     model.init_carry(self.q.0, m, &self.plain)
                 };
                 let carry = carry.map(&mut |t| t.autodiff());
-                let q = model.forward(self.q.0, x, &st, carry).heads[self.q.1].clone();
+                let out = model.forward(self.q.0, x, &st, carry);
+                let q = out.heads[self.q.1].clone();
                 let a = Tensor::<3, Int>::from_data(
                     TensorData::new(
                         gather_cols(&acts, lt, lb, 1, cols)
@@ -293,6 +293,7 @@ impl Algorithm for Pqn {
                     self.model = Some(model);
                     return Err(AlgoError::NonFinite("td_loss".into(), lv, self.env_steps));
                 }
+                let loss = super::common::with_aux(loss, out.aux);
                 let (m2, _) = self.optim.step(model, loss, progress);
                 model = m2;
                 loss_sum += lv;

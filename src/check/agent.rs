@@ -412,7 +412,12 @@ pub fn check_agent<'a>(
             Some(t) => inst.block(t, env_info.obs_dim, &format!("{net}.encoder")),
             None => Some(inst.identity(&format!("{net}.encoder"), env_info.obs_dim, agent_span)),
         };
-        let Some(e) = e else { break };
+        let Some(e) = e else {
+            if let Some(t) = &torso {
+                inst.block_unknown_width(t, &format!("{net}.torso"));
+            }
+            break;
+        };
         let t = match &torso {
             Some(t) => inst.block(t, e.output, &format!("{net}.torso")),
             None => Some(inst.identity(&format!("{net}.torso"), e.output, agent_span)),
@@ -456,6 +461,7 @@ pub fn check_agent<'a>(
     rules(
         el, names, &algo, &networks, &slots, discrete, &env_info, env_span,
     );
+    super::rules::embed_rules(el, names, &algo, &networks);
     let errors_after = el
         .diags
         .iter()

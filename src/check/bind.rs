@@ -196,10 +196,17 @@ impl<'a> Elab<'a> {
                             &format!("`{}` {}", entry.name, p.name),
                         ) {
                             Some((v, _)) => {
-                                if !self.check_range(entry, p.name, p.range, &v, *s, true) {
-                                    ok = false;
+                                // `mlp([64, 64])` is `mlp(64, 64)`: a list spreads into the items
+                                let vs = match v {
+                                    Value::List(vs) => vs,
+                                    v => vec![v],
+                                };
+                                for v in vs {
+                                    if !self.check_range(entry, p.name, p.range, &v, *s, true) {
+                                        ok = false;
+                                    }
+                                    items.push(v)
                                 }
-                                items.push(v)
                             }
                             None => ok = false,
                         }

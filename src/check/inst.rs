@@ -162,6 +162,29 @@ impl<'n> Inst<'n> {
             origin: self.origin(t.span),
         })
     }
+
+    /// Check `t` although the width it receives is unknown (its input failed to check):
+    /// instantiate it at two probe widths and keep only the diagnostics both agree on, so that
+    /// errors that do not depend on the input width are still reported in the same run.
+    pub fn block_unknown_width(&mut self, t: &Term, path: &str) {
+        let probe = |w: usize| {
+            let mut i = Inst {
+                names: self.names,
+                actions: self.actions,
+                diags: vec![],
+                shared: self.shared.clone(),
+            };
+            i.block(t, w, path);
+            i.diags
+        };
+        let (a, b) = (probe(64), probe(96));
+        for d in a {
+            let same = |e: &&Diag| e.code == d.code && e.primary.span == d.primary.span;
+            if b.iter().any(|e| same(&e)) && !self.diags.iter().any(|e| same(&e)) {
+                self.diags.push(d);
+            }
+        }
+    }
 }
 
 /// Visit every block of a tree (pre-order).

@@ -244,3 +244,72 @@ pub(crate) fn rules<'a>(
         }
     }
 }
+
+/// Algorithms whose runtime feeds the previous action and reward to the network.
+const PREV_INPUT_ALGOS: [&str; 3] = ["ppo", "dqn", "pqn"];
+
+/// `embed_action` / `embed_reward` read per-step inputs that only exist at the network's input:
+/// they must sit at the top level of the encoder, and the algorithm must supply them.
+pub(crate) fn embed_rules(
+    el: &mut Elab<'_>,
+    names: &[String],
+    algo: &EntryCall,
+    nets: &[ir::Network],
+) {
+    let mut seen: Vec<(String, usize, usize, bool)> = Vec::new();
+    for n in nets {
+        let top: Vec<&ir::Block> = if n.encoder.kind == "seq" {
+            n.encoder.children.iter().collect()
+        } else {
+            vec![&n.encoder]
+        };
+        for b in [&n.encoder, &n.torso] {
+            walk(b, &mut |blk: &ir::Block| {
+                if blk.kind.starts_with("embed_") {
+                    let placed = top.iter().any(|t| std::ptr::eq(*t, blk));
+                    let key = (
+                        blk.origin.file.clone(),
+                        blk.origin.start,
+                        blk.origin.end,
+                        placed,
+                    );
+                    if !seen.contains(&key) {
+                        seen.push(key);
+                    }
+                }
+            });
+        }
+    }
+    for (fname, start, end, placed) in seen {
+        let fid = FileId(names.iter().position(|n| *n == fname).unwrap_or(0) as u32);
+        let span = Span::new(fid, start, end);
+        if !placed {
+            el.err(
+                Diag::error(
+                    "MX0308",
+                    "previous-step inputs can only be embedded at the top level of the encoder",
+                    span,
+                    "nested here",
+                )
+                .with_help("write it first in the encoder, e.g. `encoder = embed_action() -> embed_reward() -> mlp(64)`"),
+            );
+        } else if !PREV_INPUT_ALGOS.contains(&algo.entry.name) {
+            el.err(
+                Diag::error(
+                    "MX0308",
+                    format!(
+                        "`{}` does not feed previous actions or rewards to the network",
+                        algo.entry.name
+                    ),
+                    span,
+                    "needs the previous step",
+                )
+                .with_label(algo.span, "this algorithm")
+                .with_help(format!(
+                    "use one of {}, or remove the embedding",
+                    PREV_INPUT_ALGOS.join(", ")
+                )),
+            );
+        }
+    }
+}

@@ -495,3 +495,48 @@ pub fn rtu(f: usize, h: usize) -> Block {
         (2 * f * h + 2 * h) as u64,
     )
 }
+
+/// `moe(x, experts, top_k, balance)`.
+pub fn moe(x: Block, experts: usize, top_k: usize, balance: f64) -> Block {
+    let (f, o) = (x.input, x.output);
+    let carry = CarryTy::Tuple((0..experts).map(|_| x.carry.clone()).collect());
+    // the template child counts once through `block`; the other E − 1 copies are own parameters
+    let params = (f * experts + experts) as u64 + (experts as u64 - 1) * x.params;
+    block(
+        "moe",
+        f,
+        o,
+        vec![
+            ("experts", Value::Int(experts as i64)),
+            ("top_k", Value::Int(top_k as i64)),
+            ("balance", Value::Float(balance)),
+        ],
+        vec![x],
+        carry,
+        params,
+    )
+}
+
+/// `rl2(x, steps_per_trial)`.
+pub fn rl2(x: Block, steps_per_trial: usize) -> Block {
+    let (f, o) = (x.input, x.output);
+    let carry = CarryTy::Tuple(vec![x.carry.clone(), record("rl2", &[("step", 1)])]);
+    block(
+        "rl2",
+        f,
+        o,
+        vec![("steps_per_trial", Value::Int(steps_per_trial as i64))],
+        vec![x],
+        carry,
+        0,
+    )
+}
+
+/// `embed_action()` for `actions` actions, or `embed_reward()` (`actions = None`).
+pub fn embed_prev(f: usize, actions: Option<usize>) -> Block {
+    let (kind, w) = match actions {
+        Some(a) => ("embed_action", a),
+        None => ("embed_reward", 1),
+    };
+    block(kind, f, f + w, vec![], vec![], CarryTy::Unit, 0)
+}

@@ -20,6 +20,7 @@ mod gru;
 mod lstm;
 mod math;
 mod reference;
+pub mod scan;
 
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Tensor};

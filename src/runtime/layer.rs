@@ -13,6 +13,43 @@ use super::recurrent::{Gru, Lstm, MinGru};
 pub struct Ctx<'a> {
     /// `shared(...)` blocks, indexed by their shared id.
     pub shared: &'a [Layer],
+    /// Previous action per step `[T, B, A]` (zero at episode starts), for `embed_action`.
+    pub prev_action: Option<Tensor<3>>,
+    /// Previous reward per step `[T, B, 1]` (zero at episode starts), for `embed_reward`.
+    pub prev_reward: Option<Tensor<3>>,
+    /// Auxiliary losses blocks add to the training loss (e.g. the `moe` router balance loss).
+    pub aux: std::cell::RefCell<Vec<Tensor<1>>>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context with shared blocks and no previous-step inputs.
+    pub fn new(shared: &'a [Layer]) -> Self {
+        Ctx {
+            shared,
+            prev_action: None,
+            prev_reward: None,
+            aux: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+}
+
+/// `embed_action` / `embed_reward`: concatenates a previous-step input from the [`Ctx`].
+#[derive(Module, Debug)]
+pub struct EmbedPrev {
+    /// Appended width (actions, or 1 for the reward).
+    pub width: usize,
+}
+
+impl EmbedPrev {
+    /// `[x | extra]`; zeros where the context carries no previous-step input.
+    fn forward(&self, x: Tensor<3>, extra: Option<&Tensor<3>>) -> Tensor<3> {
+        let [t, b, _] = x.dims();
+        let extra = match extra {
+            Some(e) => e.clone(),
+            None => Tensor::zeros([t, b, self.width], &x.device()),
+        };
+        Tensor::cat(vec![x, extra], 2)
+    }
 }
 
 /// A reference to a `shared(...)` block.
@@ -118,6 +155,14 @@ pub enum Layer {
     Shm(super::shm::Shm),
     /// Real-time recurrent unit (`rtu`).
     Rtu(super::rtu::Rtu),
+    /// Mixture of experts (`moe`).
+    Moe(super::moe::Moe),
+    /// RL² trials around a memory block (`rl2`).
+    Rl2(super::rl2::Rl2),
+    /// Previous action appended to the features (`embed_action`).
+    EmbedAction(EmbedPrev),
+    /// Previous reward appended to the features (`embed_reward`).
+    EmbedReward(EmbedPrev),
 }
 
 impl Layer {
@@ -148,6 +193,8 @@ impl Layer {
             Layer::Mlstm(m) => m.init_carry(batch, device),
             Layer::Shm(m) => m.init_carry(batch, device),
             Layer::Rtu(m) => m.init_carry(batch, device),
+            Layer::Rl2(m) => m.init_carry(batch, device, ctx),
+            Layer::Moe(m) => m.init_carry(batch, device, ctx),
             _ => Carry::Unit,
         }
     }
@@ -162,6 +209,8 @@ impl Layer {
     ) -> (Tensor<3>, Carry) {
         match self {
             Layer::Identity(_) => (x, carry),
+            Layer::EmbedAction(e) => (e.forward(x, ctx.prev_action.as_ref()), carry),
+            Layer::EmbedReward(e) => (e.forward(x, ctx.prev_reward.as_ref()), carry),
             Layer::Linear(l) => (l.forward(x), carry),
             Layer::Mlp(m) => (m.forward(x), carry),
             Layer::Act(a) => (a.forward(x), carry),
@@ -207,6 +256,8 @@ impl Layer {
             Layer::Mlstm(m) => m.forward(x, start, carry),
             Layer::Shm(m) => m.forward(x, start, carry),
             Layer::Rtu(m) => m.forward(x, start, carry),
+            Layer::Rl2(m) => m.forward(x, carry, ctx),
+            Layer::Moe(m) => m.forward(x, start, carry, ctx),
         }
     }
 }

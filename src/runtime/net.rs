@@ -25,6 +25,12 @@ pub struct AgentModel {
     pub nets: Vec<Net>,
     /// Shared blocks, indexed by shared id.
     pub shared: Vec<Layer>,
+    /// Width of the environment's own observation (before appended previous-step inputs).
+    pub obs_dim: usize,
+    /// Width of the previous action appended to observations (0: none; `embed_action`).
+    pub prev_action: usize,
+    /// 1 when the previous reward is appended to observations (`embed_reward`), else 0.
+    pub prev_reward: usize,
 }
 
 /// The outputs of a network over a sequence.
@@ -35,14 +41,15 @@ pub struct NetOut {
     pub heads: Vec<Tensor<3>>,
     /// The carry after the last step.
     pub carry: Carry,
+    /// Sum of the auxiliary losses the blocks produced (e.g. `moe` load balancing), to be added
+    /// to the training loss; `None` when there are none.
+    pub aux: Option<Tensor<1>>,
 }
 
 impl AgentModel {
     /// Initial carry of network `net` for `batch` environments.
     pub fn init_carry(&self, net: usize, batch: usize, device: &Device) -> Carry {
-        let ctx = Ctx {
-            shared: &self.shared,
-        };
+        let ctx = Ctx::new(&self.shared);
         let n = &self.nets[net];
         Carry::Tuple(vec![
             n.encoder.init_carry(batch, device, &ctx),
@@ -50,20 +57,39 @@ impl AgentModel {
         ])
     }
 
-    /// Run network `net` over observations `[T, B, obs]` with start flags `[T, B]`.
+    /// Run network `net` over observations `[T, B, obs]` with start flags `[T, B]`. Where the
+    /// network embeds the previous action or reward, `obs` carries them appended (see
+    /// `envs::prev`) and they are split off here.
     pub fn forward(&self, net: usize, obs: Tensor<3>, start: &Tensor<2>, carry: Carry) -> NetOut {
-        let ctx = Ctx {
-            shared: &self.shared,
+        let mut ctx = Ctx::new(&self.shared);
+        let (d, a, r) = (self.obs_dim, self.prev_action, self.prev_reward);
+        let obs = if a + r > 0 && obs.dims()[2] == d + a + r {
+            if a > 0 {
+                ctx.prev_action = Some(obs.clone().narrow(2, d, a));
+            }
+            if r > 0 {
+                ctx.prev_reward = Some(obs.clone().narrow(2, d + a, 1));
+            }
+            obs.narrow(2, 0, d)
+        } else {
+            obs
         };
         let n = &self.nets[net];
         let (x, c_enc) = n.encoder.forward(obs, start, carry.child(0), &ctx);
         let (x, c_torso) = n.torso.forward(x, start, carry.child(1), &ctx);
         let heads = n.heads.iter().map(|h| h.forward(x.clone())).collect();
+        let aux = ctx.aux.into_inner().into_iter().reduce(|a, b| a + b);
         NetOut {
             features: x,
             heads,
             carry: Carry::Tuple(vec![c_enc, c_torso]),
+            aux,
         }
+    }
+
+    /// Features appended to observations for this model: (previous action, previous reward).
+    pub fn prev_inputs(&self) -> (bool, bool) {
+        (self.prev_action > 0, self.prev_reward > 0)
     }
 
     /// True when network `net` keeps recurrent state.

@@ -8,13 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 
-use super::carry::{Carry, reset_rows};
-
-/// Per-timestep start flags `[B]` of step `t` from `[T, B]`.
-fn start_at(start: &Tensor<2>, t: usize) -> Tensor<1> {
-    let b = start.dims()[1];
-    start.clone().narrow(0, t, 1).reshape([b])
-}
+use super::carry::Carry;
 
 /// Row `t` of a `[T, B, F]` tensor as `[B, F]`.
 fn step_at(x: &Tensor<3>, t: usize) -> Tensor<2> {
@@ -140,7 +134,7 @@ impl MinGru {
     pub fn init_carry(&self, batch: usize, device: &Device) -> Carry {
         Carry::Leaf(vec![Tensor::zeros([batch, self.hidden], device)])
     }
-    /// Run over `[T, B, F]`: gates for all steps at once, then the linear recurrence.
+    /// Run over `[T, B, F]`: gates for all steps at once, then the fused linear recurrence.
     pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
         let z = sigmoid(self.wz.forward(x.clone()));
         let v = self.wh.forward(x);
@@ -149,15 +143,8 @@ impl MinGru {
         // h_t = a_t h_{t-1} + b_t with a = 1 - z, b = z * cand
         let a = z.clone().neg().add_scalar(1.0);
         let b = z * cand;
-        let t_len = a.dims()[0];
-        let mut h = carry.leaves()[0].clone();
-        let mut outs = Vec::with_capacity(t_len);
-        for t in 0..t_len {
-            h = reset_rows(h, &start_at(start, t), None);
-            h = step_at(&a, t) * h + step_at(&b, t);
-            outs.push(h.clone());
-        }
-        let hs: Tensor<3> = Tensor::stack(outs, 0);
+        let h0 = carry.leaves()[0].clone();
+        let hs = super::fused::scan::linear_scan(a, b, h0, start.clone());
         let last = last_step(&hs);
         (hs, Carry::Leaf(vec![last]))
     }

@@ -36,7 +36,7 @@ fn run(
     s: &Tensor<2>,
     c: Carry,
 ) -> (Tensor<3>, Carry) {
-    layer.forward(x, s, c, &Ctx { shared })
+    layer.forward(x, s, c, &Ctx::new(shared))
 }
 
 /// Largest absolute difference between two carries of the same structure.
@@ -73,7 +73,7 @@ pub fn contract(block: Block, tol: f32) {
         counted, block.params,
         "{name}: burn parameter count vs analytic count"
     );
-    let ctx = Ctx { shared: &shared };
+    let ctx = Ctx::new(&shared);
     // init_carry deterministic and shaped per environment
     let c0 = layer.init_carry(B, &dev, &ctx);
     assert_eq!(
@@ -157,14 +157,14 @@ pub fn contract(block: Block, tol: f32) {
     let ss = starts(&dev).narrow(0, 0, 3).narrow(1, 0, 2);
     let w = Tensor::<3>::random([3, 2, block.output], Distribution::Normal(0.0, 1.0), &dev);
     let loss_of = |xin: Tensor<3>, lay: &Layer, sh: &[Layer], dv: &Device| {
-        let c = lay.init_carry(2, dv, &Ctx { shared: sh });
+        let c = lay.init_carry(2, dv, &Ctx::new(sh));
         let conv = |t: Tensor<3>| if dv.is_autodiff() { t.autodiff() } else { t };
         let s2 = if dv.is_autodiff() {
             ss.clone().autodiff()
         } else {
             ss.clone()
         };
-        let (y, _) = lay.forward(xin, &s2, c, &Ctx { shared: sh });
+        let (y, _) = lay.forward(xin, &s2, c, &Ctx::new(sh));
         (y * conv(w.clone())).sum()
     };
     let xa = xs.clone().autodiff().require_grad();

@@ -220,10 +220,17 @@ pub const BLOCKS: &[Entry] = &[
                 Range::Pos,
                 "experts mixed per token",
             ),
+            p(
+                "balance",
+                Ty::Float,
+                Def::Float(0.01),
+                Range::NonNeg,
+                "weight of the router load-balancing loss added to the training loss",
+            ),
         ],
         variadic: None,
         sig: "F -> out(expert) carry (C(expert) * E)",
-        doc: "Softmax top-k router over E experts (dense: every expert runs). params = F*E + E + E*params(expert). Child `.0` is the expert template; the router loss is optimised.",
+        doc: "Softmax top-k router over E experts (dense: every expert runs and keeps its carry; the top-k gates are renormalised). params = F*E + E + E*params(expert). Child `.0` is the expert template. The load-balancing loss balance * E * sum_e f_e P_e (f_e: share of tokens routed to e, P_e: mean router probability) is added to the training loss.",
     },
     Entry {
         name: "gru",
