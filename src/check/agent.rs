@@ -399,6 +399,7 @@ pub fn check_agent<'a>(
     }
     // instantiate networks
     let mut inst = Inst::new(names, a_count);
+    inst.image = super::env_table::image_shape(&env_info.id);
     let net_names: Vec<&str> = if network_slot.is_some() {
         vec!["network"]
     } else if matches!(algo.entry.name, "dqn" | "pqn" | "r2d2") {

@@ -118,6 +118,10 @@ pub enum Layer {
     Shm(super::shm::Shm),
     /// Real-time recurrent unit (`rtu`).
     Rtu(super::rtu::Rtu),
+    /// Convolutional image encoder (`cnn`).
+    Cnn(super::image::Cnn),
+    /// Vision-transformer image encoder (`vit`).
+    Vit(super::image::Vit),
 }
 
 impl Layer {
@@ -207,6 +211,8 @@ impl Layer {
             Layer::Mlstm(m) => m.forward(x, start, carry),
             Layer::Shm(m) => m.forward(x, start, carry),
             Layer::Rtu(m) => m.forward(x, start, carry),
+            Layer::Cnn(m) => (m.forward(x), carry),
+            Layer::Vit(m) => (m.forward(x), carry),
         }
     }
 }
