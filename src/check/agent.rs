@@ -244,6 +244,36 @@ pub fn check_agent<'a>(
             );
         }
     }
+    if let (Some(s), Some(a)) = (slots.get("intrinsic"), algo.as_ref())
+        && !matches!(a.entry.name, "ppo" | "irppo")
+    {
+        el.err(
+            Diag::error(
+                "MX0502",
+                format!("`{}` does not use an `intrinsic` slot", a.entry.name),
+                s.name_span,
+                "unused slot",
+            )
+            .with_label(a.span, format!("algorithm `{}`", a.entry.name))
+            .with_help("intrinsic rewards (`icm`, `rnd`) train with on-policy `ppo` or `irppo`"),
+        );
+    }
+    if let (Some(s), Some(i)) = (slots.get("intrinsic"), intrinsic.as_ref())
+        && i.entry.name == "icm"
+        && let Some((info, env_span)) = &env_info
+        && !matches!(info.action, ActionSpace::Discrete(_))
+    {
+        el.err(
+            Diag::error(
+                "MX0502",
+                "`icm` needs discrete actions (its inverse model classifies the action)".to_string(),
+                s.name_span,
+                "icm here",
+            )
+            .with_label(*env_span, format!("actions: {}", info.action_space_text))
+            .with_help("use `rnd(...)`, which only looks at observations"),
+        );
+    }
     let network_slot = slots.get("network");
     let mut enc = None;
     let mut torso = None;
