@@ -9,7 +9,8 @@
 //! - **RND** (Burda et al. 2018): a frozen random target `encoder -> linear(features)` and a
 //!   predictor `encoder -> mlp(features) -> linear(features)` on the next observation,
 //!   normalised by running mean/std and clipped to ±5. `r_int` = mean squared prediction error
-//!   divided by the running std of its discounted sum. Loss `loss/rnd`.
+//!   divided by the running std of its discounted sum. Loss `loss/rnd`, on a random quarter of
+//!   every minibatch (the paper's update proportion 0.25).
 //! - **ICM** (Pathak et al. 2017): features `φ = encoder -> linear(features)`; inverse model
 //!   `[φ(s), φ(s')] → a` (cross-entropy), forward model `[φ(s), onehot(a)] → φ(s')` (MSE against
 //!   the detached target). `r_int` = forward error (mean over features). Loss
@@ -281,6 +282,12 @@ impl Intrinsic {
         for _ in 0..self.epochs {
             let perm = permutation(m, &mut self.rng);
             for idx in perm.chunks(mb) {
+                // RND trains its predictor on a random quarter of each minibatch (the paper's
+                // update proportion), so novelty fades slower than the policy changes
+                let idx = match self.kind {
+                    Kind::Rnd => &idx[..idx.len().div_ceil(4)],
+                    Kind::Icm { .. } => idx,
+                };
                 let k = idx.len();
                 let rows = |src: &[f32]| -> Vec<f32> {
                     let mut v = Vec::with_capacity(k * f);
