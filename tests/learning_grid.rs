@@ -109,7 +109,7 @@ fn icm_trains_and_logs_its_losses() {
     let agent = example(
         "ppo_icm_minigrid_doorkey.mx",
         |t| t.replace("cnn(16, 32) -> mlp(64)", "mlp(64)"),
-        &["train.steps=4096", "train.eval_every=4096"],
+        &["train.steps=8192", "train.eval_every=8192"],
     );
     let (_, rows) = run(&agent, "icm");
     let fwd: Vec<f64> = rows
