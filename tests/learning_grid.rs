@@ -94,7 +94,9 @@ fn rnd_visits_more_cells_than_plain_ppo() {
     let (_, rows_plain) = run(&plain, "rnd-off");
     for key in ["loss/rnd", "intrinsic/reward_mean", "intrinsic/reward_std"] {
         assert!(
-            rows_rnd.iter().any(|r| r.get(key).is_some_and(|v| v.is_finite())),
+            rows_rnd
+                .iter()
+                .any(|r| r.get(key).is_some_and(|v| v.is_finite())),
             "{key} logged"
         );
     }

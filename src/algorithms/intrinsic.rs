@@ -133,8 +133,7 @@ impl Intrinsic {
                 let main = Body::new(&nets::embedding(&enc, features), device).map_err(cfg)?;
                 let fwd = Body::new(&nets::head(features + a, features, features), device)
                     .map_err(cfg)?;
-                let inv =
-                    Body::new(&nets::head(2 * features, features, a), device).map_err(cfg)?;
+                let inv = Body::new(&nets::head(2 * features, features, a), device).map_err(cfg)?;
                 let nets = IntrinsicNets {
                     main,
                     forward_model: vec![fwd],
@@ -217,11 +216,17 @@ impl Intrinsic {
             let next = tensor(inputs[s * f..e * f].to_vec(), [k, f], dev);
             let err: Tensor<2> = match self.kind {
                 Kind::Rnd => {
-                    let t = self.target.as_ref().expect("rnd target").forward(next.clone());
+                    let t = self
+                        .target
+                        .as_ref()
+                        .expect("rnd target")
+                        .forward(next.clone());
                     (nets.main.forward(next) - t).square()
                 }
                 Kind::Icm { .. } => {
-                    let phi = nets.main.forward(tensor(obs[s * f..e * f].to_vec(), [k, f], dev));
+                    let phi = nets
+                        .main
+                        .forward(tensor(obs[s * f..e * f].to_vec(), [k, f], dev));
                     let phi_next = nets.main.forward(next);
                     let idx: Vec<usize> = (s..e).collect();
                     let oh = tensor(self.one_hot(actions, &idx), [k, self.actions], dev);
@@ -300,11 +305,11 @@ impl Intrinsic {
                 let next = tensor(rows(&inputs), [k, f], dev);
                 let (loss, logged): (Tensor<1>, Vec<(&str, Tensor<1>)>) = match self.kind {
                     Kind::Rnd => {
-                        let t = self
-                            .target
-                            .as_ref()
-                            .expect("rnd target")
-                            .forward(tensor(rows(&inputs), [k, f], &self.plain));
+                        let t = self.target.as_ref().expect("rnd target").forward(tensor(
+                            rows(&inputs),
+                            [k, f],
+                            &self.plain,
+                        ));
                         let t = Tensor::from_data(t.into_data(), dev);
                         let l = (nets.main.forward(next) - t).square().mean();
                         (l.clone(), vec![("loss/rnd", l)])
@@ -316,10 +321,14 @@ impl Intrinsic {
                         let pred = nets.forward_model[0]
                             .forward(Tensor::cat(vec![phi.clone(), oh.clone()], 1));
                         let fwd = (pred - phi_next.clone().detach()).square().mean();
-                        let logits = nets.inverse_model[0].forward(Tensor::cat(vec![phi, phi_next], 1));
+                        let logits =
+                            nets.inverse_model[0].forward(Tensor::cat(vec![phi, phi_next], 1));
                         let inv = (log_softmax(logits, 1) * oh).sum_dim(1).mean().neg();
                         let l = fwd.clone().mul_scalar(beta) + inv.clone().mul_scalar(1.0 - beta);
-                        (l, vec![("loss/icm_forward", fwd), ("loss/icm_inverse", inv)])
+                        (
+                            l,
+                            vec![("loss/icm_forward", fwd), ("loss/icm_inverse", inv)],
+                        )
                     }
                 };
                 for (name, t) in logged {

@@ -266,7 +266,8 @@ pub fn check_agent<'a>(
         el.err(
             Diag::error(
                 "MX0502",
-                "`icm` needs discrete actions (its inverse model classifies the action)".to_string(),
+                "`icm` needs discrete actions (its inverse model classifies the action)"
+                    .to_string(),
                 s.name_span,
                 "icm here",
             )

@@ -110,14 +110,19 @@ mod tests {
     #[test]
     fn running_stats_match_batch_stats() {
         let mut s = RunningMeanStd::new(2);
-        let rows: Vec<f32> = (0..200).map(|i| (i % 7) as f32 * if i % 2 == 0 { 1.0 } else { 3.0 }).collect();
+        let rows: Vec<f32> = (0..200)
+            .map(|i| (i % 7) as f32 * if i % 2 == 0 { 1.0 } else { 3.0 })
+            .collect();
         s.update(&rows[..100]);
         s.update(&rows[100..]);
         for f in 0..2 {
             let xs: Vec<f64> = rows.iter().skip(f).step_by(2).map(|&x| x as f64).collect();
             let m = xs.iter().sum::<f64>() / xs.len() as f64;
             let v = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64;
-            assert!((s.mean[f] - m).abs() < 1e-3 && (s.var[f] - v).abs() < 1e-2, "{f}");
+            assert!(
+                (s.mean[f] - m).abs() < 1e-3 && (s.var[f] - v).abs() < 1e-2,
+                "{f}"
+            );
         }
         let mut r = vec![s.mean[0] as f32, 1e6];
         s.normalize(&mut r, 5.0);
