@@ -57,9 +57,9 @@ impl RunningMeanStd {
     pub fn normalize(&self, rows: &mut [f32], clip: f32) {
         let d = self.mean.len();
         for r in rows.chunks_mut(d) {
-            for i in 0..d {
-                let s = (self.var[i].sqrt() + 1e-8) as f32;
-                r[i] = ((r[i] - self.mean[i] as f32) / s).clamp(-clip, clip);
+            for ((x, m), v) in r.iter_mut().zip(&self.mean).zip(&self.var) {
+                let s = (v.sqrt() + 1e-8) as f32;
+                *x = ((*x - *m as f32) / s).clamp(-clip, clip);
             }
         }
     }

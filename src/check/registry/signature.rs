@@ -552,7 +552,7 @@ fn sig128(
         "cnn" => {
             let (side, c0) = side_of(fu, a).map_err(|e| vec![e])?;
             let k = int(a, "kernel");
-            if k % 2 == 0 {
+            if k.is_multiple_of(2) {
                 return Err(vec![err(
                     "MX0306",
                     format!("kernel {k} is even; same padding needs an odd kernel"),

@@ -173,7 +173,7 @@ fn memory(w: &mut World, rng: &mut Rng, size: usize, random: bool) -> MemoryTarg
     );
     let up = (pos0.0, pos0.1 + 1);
     let down = (pos1.0, pos1.1 - 1);
-    if start_is_key == !first_is_ball {
+    if start_is_key != first_is_ball {
         (up, down)
     } else {
         (down, up)

@@ -271,11 +271,9 @@ impl World {
                 }
                 r.reached_goal = fwd.obj == obj::GOAL;
             }
-            act::PICKUP => {
-                if fwd.can_pickup() && self.carrying.is_none() {
-                    self.carrying = Some(fwd);
-                    self.set(fx, fy, Cell::EMPTY);
-                }
+            act::PICKUP if fwd.can_pickup() && self.carrying.is_none() => {
+                self.carrying = Some(fwd);
+                self.set(fx, fy, Cell::EMPTY);
             }
             act::DROP => {
                 if fwd.is_empty()
@@ -284,25 +282,23 @@ impl World {
                     self.set(fx, fy, c);
                 }
             }
-            act::TOGGLE => {
-                if fwd.obj == obj::DOOR {
-                    let mut d = fwd;
-                    if d.state == door::LOCKED {
-                        let key = self
-                            .carrying
-                            .is_some_and(|c| c.obj == obj::KEY && c.colour == d.colour);
-                        if key {
-                            d.state = door::OPEN;
-                        }
-                    } else {
-                        d.state = if d.state == door::OPEN {
-                            door::CLOSED
-                        } else {
-                            door::OPEN
-                        };
+            act::TOGGLE if fwd.obj == obj::DOOR => {
+                let mut d = fwd;
+                if d.state == door::LOCKED {
+                    let key = self
+                        .carrying
+                        .is_some_and(|c| c.obj == obj::KEY && c.colour == d.colour);
+                    if key {
+                        d.state = door::OPEN;
                     }
-                    self.set(fx, fy, d);
+                } else {
+                    d.state = if d.state == door::OPEN {
+                        door::CLOSED
+                    } else {
+                        door::OPEN
+                    };
                 }
+                self.set(fx, fy, d);
             }
             _ => {}
         }
