@@ -6,6 +6,7 @@
 pub mod common;
 pub mod dqn;
 pub mod eval;
+pub mod intrinsic;
 pub mod ppo;
 pub mod pqn;
 pub mod returns;

@@ -8,6 +8,7 @@ use crate::check::ir::{ActionSpace, EnvInfo};
 
 pub mod baseline;
 pub mod classic;
+pub mod grid;
 pub mod popgym;
 pub mod prev;
 pub mod registry;
@@ -79,6 +80,11 @@ pub trait VecEnv: Send {
     fn save_state(&self) -> Vec<u8>;
     /// Restore a [`VecEnv::save_state`] snapshot; fails on corrupt bytes or another id / size.
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// Environment metrics of the episodes that ended since the last call (e.g. the mean
+    /// `env/visited_cells` of grid worlds); empty for environments without any.
+    fn take_metrics(&mut self) -> Vec<(String, f32)> {
+        vec![]
+    }
 }
 
 /// Build a batch of `n` environments for a canonical id (or a documented alias).

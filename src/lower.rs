@@ -16,6 +16,7 @@ use crate::runtime::attention::{Attention, SegmentRecurrence};
 use crate::runtime::basic::{Act, Ffn, Mlp, Norm};
 use crate::runtime::ffm::Ffm;
 use crate::runtime::heads::HeadLayer;
+use crate::runtime::image::{Cnn, Vit, VitShape};
 use crate::runtime::layer::{
     EmbedPrev, GatedResidual, Identity, Layer, NormWrap, Seq, SharedRef, Wrap,
 };
@@ -290,6 +291,7 @@ impl Builder<'_> {
                 steps_per_trial: a.int("steps_per_trial") as usize,
             }),
             "rtu" => Layer::Rtu(Rtu::new(fi, a.int("h") as usize, d)),
+            "cnn" | "vit" => image_encoder(blk, d),
             other => {
                 return Err(err(&format!(
                     "block `{other}` has no lowering in this build"
@@ -308,6 +310,53 @@ impl Builder<'_> {
             self.device,
         ))
     }
+}
+
+/// Side and input channels of an image encoder (`side` filled by the checker, else `√F`).
+fn image_dims(blk: &Block) -> (usize, usize) {
+    let f = blk.input;
+    let side = match blk.args.get("side").and_then(ir::Value::as_int) {
+        Some(s) => s.max(1) as usize,
+        None => (f as f64).sqrt().round().max(1.0) as usize,
+    };
+    (side, f / (side * side))
+}
+
+/// Lower `cnn` or `vit`.
+fn image_encoder(blk: &Block, d: &Device) -> Layer {
+    let a = &blk.args;
+    let (side, c0) = image_dims(blk);
+    if blk.kind == "cnn" {
+        let channels: Vec<usize> = match a.get("channels") {
+            Some(ir::Value::List(cs)) => cs
+                .iter()
+                .filter_map(|c| c.as_int())
+                .map(|c| c as usize)
+                .collect(),
+            Some(v) => v.as_int().map(|c| vec![c as usize]).unwrap_or_default(),
+            None => vec![],
+        };
+        return Layer::Cnn(Cnn::new(
+            side,
+            c0,
+            &channels,
+            a.int("kernel") as usize,
+            a.str("act"),
+            d,
+        ));
+    }
+    Layer::Vit(Vit::new(
+        VitShape {
+            side,
+            channels: c0,
+            patch: a.int("patch") as usize,
+            depth: a.int("depth") as usize,
+            heads: a.int("heads") as usize,
+            width: a.int("width") as usize,
+            expansion: a.int("expansion") as usize,
+        },
+        d,
+    ))
 }
 
 /// Parameter count of a lowered layer including shared sets it references (each counted once).

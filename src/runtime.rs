@@ -11,6 +11,7 @@ pub mod conv;
 pub mod ffm;
 pub mod fused;
 pub mod heads;
+pub mod image;
 pub mod layer;
 pub mod linear_attention;
 pub mod lru;

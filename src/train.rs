@@ -188,7 +188,7 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
             }
         }
         for (k, v) in &stats.scalars {
-            let key = if k.starts_with("time/") {
+            let key = if k.contains('/') {
                 k.clone()
             } else {
                 format!("loss/{k}")

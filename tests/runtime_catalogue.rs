@@ -427,3 +427,33 @@ fn rtu_first_step() {
         assert!((y[3 + j] - (1.5 * g[j] * wi[j]).max(0.0)).abs() < 1e-6);
     }
 }
+
+#[test]
+fn cnn_contract() {
+    contract(b::cnn(7 * 7 * 3, 7, &[8, 4], 3, "relu"), 1e-5);
+    contract(b::cnn(5 * 5 * 2, 5, &[3], 1, "tanh"), 1e-5);
+}
+
+#[test]
+fn vit_contract() {
+    contract(b::vit(8 * 8 * 3, 8, 4, 2, 2, 8), 1e-4);
+    contract(b::vit(6 * 6, 6, 3, 1, 1, 4), 1e-4);
+}
+
+/// The conv encoder sees the image in the grid worlds' layout: a single-tap identity-like
+/// kernel maps pixel `(i, j)` channel `c` to the same output position.
+#[test]
+fn cnn_keeps_pixel_positions() {
+    use memoraxc::runtime::image::Cnn;
+    let dev = Device::flex();
+    let cnn = Cnn::new(3, 2, &[2], 1, "identity", &dev);
+    // weight [out 2, in 2, 1, 1] = identity, bias 0
+    let w = Tensor::<2>::eye(2, &dev).reshape([2, 2, 1, 1]);
+    let mut cnn = cnn;
+    cnn.convs[0].weight = burn::module::Param::from_tensor(w);
+    cnn.convs[0].bias = Some(burn::module::Param::from_tensor(Tensor::zeros([2], &dev)));
+    let xs: Vec<f32> = (0..18).map(|v| v as f32).collect();
+    let y = cnn.forward(t3(&xs, [1, 1, 18], &dev));
+    let ys = y.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    assert_eq!(ys, xs);
+}

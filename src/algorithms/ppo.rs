@@ -22,6 +22,7 @@ use super::common::{
     EpisodeStats, Optim, Rng64, flags, gather_cols, host, normal, permutation, sample_categorical,
     tensor,
 };
+use super::intrinsic::Intrinsic;
 use super::returns::{gae, normalize};
 use super::snapshot::{self, CarryData};
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
@@ -94,6 +95,8 @@ struct PpoSnapshot {
     batch: StepBatch,
     carries: Vec<(usize, CarryData)>,
     stats: EpisodeStats,
+    #[serde(default)]
+    intrinsic: Option<Vec<u8>>,
 }
 
 /// PPO bound to an agent.
@@ -114,6 +117,7 @@ pub struct Ppo {
     obs_dim: usize,
     action: ActionSpace,
     seed: u64,
+    intrinsic: Option<Intrinsic>,
 }
 
 impl Ppo {
@@ -140,7 +144,9 @@ impl Ppo {
         for net in [actor.0, critic.0] {
             carries.insert(net, model.init_carry(net, cfg.num_envs, &plain));
         }
+        let intrinsic = Intrinsic::new(agent, cfg.num_envs, cfg.epochs, cfg.minibatches, device)?;
         Ok(Ppo {
+            intrinsic,
             optim: Optim::new(&agent.optimizer, &agent.optimizer_args),
             cfg,
             model: Some(model),
@@ -215,6 +221,9 @@ impl Ppo {
             self.env.step(&actions, &mut self.batch);
             self.env_steps += n as u64;
             self.stats.record(&self.batch);
+            if let Some(i) = &mut self.intrinsic {
+                i.observe(&self.batch);
+            }
             let mut rewards = self.batch.reward.clone();
             if self.batch.truncated.iter().any(|&t| t) {
                 let boot = self.final_values(model);
@@ -303,9 +312,13 @@ impl Algorithm for Ppo {
         let model = self.model.take().expect("model present");
         let valid = model.valid();
         let start_carries = self.carries.clone();
-        let r = self.rollout(&valid);
+        let mut r = self.rollout(&valid);
         let last = self.last_values(&valid);
         drop(valid);
+        let mut extra = match &mut self.intrinsic {
+            Some(i) => i.add_rewards(&r.obs, &r.actions, &mut r.rewards),
+            None => BTreeMap::new(),
+        };
         let (mut adv, ret) = gae(
             &r.rewards,
             &r.values,
@@ -473,12 +486,17 @@ impl Algorithm for Ppo {
             }
         }
         self.model = Some(model);
+        if let Some(i) = &mut self.intrinsic {
+            extra.extend(i.update(&r.obs, &r.actions, progress, self.env_steps)?);
+        }
+        extra.extend(self.env.take_metrics());
         let mut scalars: BTreeMap<String, f32> = sums
             .into_iter()
             .map(|(k, v)| (k, v / count.max(1.0)))
             .collect();
         scalars.insert("time/rollout_s".into(), rollout_s);
         scalars.insert("time/update_s".into(), t_update.elapsed().as_secs_f32());
+        scalars.extend(extra);
         Ok(IterStats {
             env_steps: (n * t_len) as u64,
             episodes: self.stats.take(),
@@ -510,6 +528,7 @@ impl Algorithm for Ppo {
                 .map(|(k, c)| (*k, CarryData::of(c)))
                 .collect(),
             stats: self.stats.clone(),
+            intrinsic: self.intrinsic.as_ref().and_then(|i| i.save().ok()),
         };
         AlgoState {
             optimizer: self.optim.to_bytes(),
@@ -533,6 +552,9 @@ impl Algorithm for Ppo {
             return Err("stored recurrent state lacks a network".into());
         }
         self.optim.load_bytes(state.optimizer)?;
+        if let (Some(i), Some(bytes)) = (&mut self.intrinsic, &snap.intrinsic) {
+            i.load(bytes)?;
+        }
         self.env.load_state(&snap.env)?;
         self.env_steps = snap.env_steps;
         self.rng.s = snap.rng;

@@ -244,6 +244,37 @@ pub fn check_agent<'a>(
             );
         }
     }
+    if let (Some(s), Some(a)) = (slots.get("intrinsic"), algo.as_ref())
+        && !matches!(a.entry.name, "ppo" | "irppo")
+    {
+        el.err(
+            Diag::error(
+                "MX0502",
+                format!("`{}` does not use an `intrinsic` slot", a.entry.name),
+                s.name_span,
+                "unused slot",
+            )
+            .with_label(a.span, format!("algorithm `{}`", a.entry.name))
+            .with_help("intrinsic rewards (`icm`, `rnd`) train with on-policy `ppo` or `irppo`"),
+        );
+    }
+    if let (Some(s), Some(i)) = (slots.get("intrinsic"), intrinsic.as_ref())
+        && i.entry.name == "icm"
+        && let Some((info, env_span)) = &env_info
+        && !matches!(info.action, ActionSpace::Discrete(_))
+    {
+        el.err(
+            Diag::error(
+                "MX0502",
+                "`icm` needs discrete actions (its inverse model classifies the action)"
+                    .to_string(),
+                s.name_span,
+                "icm here",
+            )
+            .with_label(*env_span, format!("actions: {}", info.action_space_text))
+            .with_help("use `rnd(...)`, which only looks at observations"),
+        );
+    }
     let network_slot = slots.get("network");
     let mut enc = None;
     let mut torso = None;
@@ -399,6 +430,7 @@ pub fn check_agent<'a>(
     }
     // instantiate networks
     let mut inst = Inst::new(names, a_count);
+    inst.image = super::env_table::image_shape(&env_info.id);
     let net_names: Vec<&str> = if network_slot.is_some() {
         vec!["network"]
     } else if matches!(algo.entry.name, "dqn" | "pqn" | "r2d2") {
@@ -461,7 +493,8 @@ pub fn check_agent<'a>(
     rules(
         el, names, &algo, &networks, &slots, discrete, &env_info, env_span,
     );
-    super::rules::embed_rules(el, names, &algo, &networks);
+    let intrinsic_span = slots.get("intrinsic").map(|s| sp(s.file, s.expr.span));
+    super::rules::embed_rules(el, names, &algo, &networks, intrinsic_span);
     let errors_after = el
         .diags
         .iter()

@@ -8,6 +8,13 @@
 //!   (`popgym::Battleship`) is accepted as an alias of the variant that POPGym's default
 //!   constructor builds (Easy for most tasks, Medium for Battleship, Hard for Concentration).
 //!
+//! - `minigrid::<Task>` grid worlds (MiniGrid 2.x semantics, egocentric 7×7 view):
+//!   `Empty-5x5`, `Empty-Random-5x5`, `Empty-6x6`, `Empty-Random-6x6`, `Empty-8x8`,
+//!   `Empty-16x16`, `FourRooms`, `DoorKey-5x5|6x6|8x8|16x16`, `MemoryS7|S9|S11|S13`,
+//!   `MemoryS13Random`, `MemoryS17Random`. MiniGrid's own ids (`MiniGrid-Empty-5x5-v0`, with or
+//!   without the `minigrid::` prefix) and the `-v0` suffix are accepted as aliases.
+//!   Observation `Box(0, 255, (7, 7, 3), uint8)`: an image (see [`image_shape`]).
+//!
 //! # Observation encoding (the flat `f32` vector every environment emits)
 //! - `Box` parts: the floats as they are.
 //! - `Discrete(n)` parts: one-hot of width `n`.
@@ -215,7 +222,46 @@ pub fn all() -> Vec<EnvInfo> {
             v.push(popgym_entry(task, d));
         }
     }
+    for (task, max) in MINIGRID_TASKS {
+        let side = MINIGRID_VIEW;
+        let obs = format!("Box(0, 255, ({side}, {side}, 3), uint8)");
+        let id = format!("minigrid::{task}");
+        v.push(discrete(id, obs, side * side * 3, 7, max));
+    }
     v
+}
+
+/// Side of the grid worlds' egocentric view.
+pub const MINIGRID_VIEW: usize = 7;
+
+/// Grid-world task names under `minigrid::` with their episode limits (MiniGrid defaults:
+/// Empty 4·N², DoorKey 10·N², Memory 5·N², FourRooms 100), in display order.
+pub const MINIGRID_TASKS: [(&str, usize); 17] = [
+    ("Empty-5x5", 100),
+    ("Empty-Random-5x5", 100),
+    ("Empty-6x6", 144),
+    ("Empty-Random-6x6", 144),
+    ("Empty-8x8", 256),
+    ("Empty-16x16", 1024),
+    ("FourRooms", 100),
+    ("DoorKey-5x5", 250),
+    ("DoorKey-6x6", 360),
+    ("DoorKey-8x8", 640),
+    ("DoorKey-16x16", 2560),
+    ("MemoryS7", 245),
+    ("MemoryS9", 405),
+    ("MemoryS11", 605),
+    ("MemoryS13", 845),
+    ("MemoryS13Random", 845),
+    ("MemoryS17Random", 1445),
+];
+
+/// Image shape `(height, width, channels)` of an environment whose observation is an image
+/// (the flat observation is that array in C order); `None` for vector observations.
+pub fn image_shape(id: &str) -> Option<(usize, usize, usize)> {
+    let id = canonical(id)?;
+    id.starts_with("minigrid::")
+        .then_some((MINIGRID_VIEW, MINIGRID_VIEW, 3))
 }
 
 /// The difficulty POPGym's default constructor (the bare class name) builds for a task.
@@ -273,6 +319,9 @@ pub fn canonical(id: &str) -> Option<String> {
     if all().iter().any(|e| e.id == id) {
         return Some(id.to_string());
     }
+    if let Some(name) = minigrid_alias(id) {
+        return Some(name);
+    }
     if let Some(name) = id.strip_prefix("popgym::") {
         if POPGYM_TASKS.contains(&name) {
             return Some(format!("popgym::{name}{}", default_difficulty(name)));
@@ -288,6 +337,22 @@ pub fn canonical(id: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// `MiniGrid-Empty-5x5-v0`, `minigrid::MiniGrid-Empty-5x5-v0`, `minigrid::Empty-5x5-v0` →
+/// `minigrid::Empty-5x5`.
+fn minigrid_alias(id: &str) -> Option<String> {
+    let name = id.strip_prefix("minigrid::").unwrap_or(id);
+    let bare = name.strip_prefix("MiniGrid-");
+    if bare.is_none() && !id.starts_with("minigrid::") {
+        return None;
+    }
+    let name = bare.unwrap_or(name);
+    let name = name.strip_suffix("-v0").unwrap_or(name);
+    MINIGRID_TASKS
+        .iter()
+        .any(|(t, _)| *t == name)
+        .then(|| format!("minigrid::{name}"))
 }
 
 /// Look up a canonical id or alias; the returned entry carries the canonical id.
@@ -330,7 +395,7 @@ mod tests {
     fn ids_unique_and_counted() {
         let ids: Vec<String> = all().into_iter().map(|e| e.id).collect();
         let set: std::collections::HashSet<_> = ids.iter().collect();
-        assert_eq!(ids.len(), 5 + 16 * 3);
+        assert_eq!(ids.len(), 5 + 16 * 3 + MINIGRID_TASKS.len());
         assert_eq!(set.len(), ids.len());
     }
 
@@ -349,6 +414,16 @@ mod tests {
         assert!(lookup("popjym::AutoencodeEasy").is_none());
         assert!(popjym_difference("popjym::CountRecallEasy").is_some());
         assert!(lookup("gymnax::CartPole-v2").is_none());
+        for alias in [
+            "MiniGrid-Empty-5x5-v0",
+            "minigrid::MiniGrid-Empty-5x5-v0",
+            "minigrid::Empty-5x5-v0",
+        ] {
+            assert_eq!(lookup(alias).unwrap().id, "minigrid::Empty-5x5", "{alias}");
+        }
+        assert!(lookup("minigrid::Empty-7x5").is_none());
+        assert_eq!(image_shape("minigrid::FourRooms"), Some((7, 7, 3)));
+        assert_eq!(image_shape("gymnax::CartPole-v1"), None);
     }
 
     #[test]

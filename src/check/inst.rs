@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::eval::Term;
-use super::ir::{Args, Block, CarryTy, Origin};
+use super::ir::{Args, Block, CarryTy, Origin, Value};
 use super::registry::signature::{block_sig, carry_text};
 use crate::diag::{Diag, Span};
 
@@ -17,6 +17,8 @@ pub struct Inst<'n> {
     pub diags: Vec<Diag>,
     /// Shared id → (input width, span of first use).
     pub shared: HashMap<u32, (usize, Span)>,
+    /// Image shape `(height, width, channels)` of the observation, for image encoders.
+    pub image: Option<(usize, usize, usize)>,
 }
 
 impl<'n> Inst<'n> {
@@ -27,7 +29,26 @@ impl<'n> Inst<'n> {
             actions,
             diags: vec![],
             shared: HashMap::new(),
+            image: None,
         }
+    }
+
+    /// Arguments of `t` with an image encoder's `side` taken from the observation's image
+    /// shape when not given and the block reads the whole (square) image.
+    fn image_args(&self, t: &Term, f: usize) -> Args {
+        let mut args = t.args.clone();
+        if matches!(t.kind.as_str(), "cnn" | "vit")
+            && let Some((h, w, c)) = self.image
+            && h == w
+            && f == h * w * c
+        {
+            for (k, v) in &mut args.0 {
+                if k == "side" && *v == Value::None {
+                    *v = Value::Int(h as i64);
+                }
+            }
+        }
+        args
     }
 
     /// The IR origin of a span.
@@ -104,7 +125,8 @@ impl<'n> Inst<'n> {
         if !ok {
             return None;
         }
-        let sig = match block_sig(&t.kind, f, &t.args, &children, self.actions) {
+        let args = self.image_args(t, f);
+        let sig = match block_sig(&t.kind, f, &args, &children, self.actions) {
             Ok(s) => s,
             Err(errs) => {
                 for e in errs {
@@ -152,7 +174,7 @@ impl<'n> Inst<'n> {
         Some(Block {
             path: path.to_string(),
             kind: t.kind.clone(),
-            args: t.args.clone(),
+            args,
             children,
             input: f,
             output: sig.out,
@@ -173,6 +195,7 @@ impl<'n> Inst<'n> {
                 actions: self.actions,
                 diags: vec![],
                 shared: self.shared.clone(),
+                image: self.image,
             };
             i.block(t, w, path);
             i.diags

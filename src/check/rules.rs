@@ -255,6 +255,7 @@ pub(crate) fn embed_rules(
     names: &[String],
     algo: &EntryCall,
     nets: &[ir::Network],
+    intrinsic: Option<Span>,
 ) {
     let mut seen: Vec<(String, usize, usize, bool)> = Vec::new();
     for n in nets {
@@ -292,6 +293,17 @@ pub(crate) fn embed_rules(
                     "nested here",
                 )
                 .with_help("write it first in the encoder, e.g. `encoder = embed_action() -> embed_reward() -> mlp(64)`"),
+            );
+        } else if let Some(ispan) = intrinsic {
+            el.err(
+                Diag::error(
+                    "MX0308",
+                    "intrinsic-reward networks copy the encoder and see observations only",
+                    span,
+                    "previous-step input",
+                )
+                .with_label(ispan, "intrinsic reward here")
+                .with_help("remove the embedding or the `intrinsic` slot"),
             );
         } else if !PREV_INPUT_ALGOS.contains(&algo.entry.name) {
             el.err(

@@ -54,6 +54,7 @@ fn describe(info: &crate::check::ir::EnvInfo, json: bool) {
             "action_space": info.action_space_text,
             "obs_dim": info.obs_dim,
             "max_steps": info.max_steps,
+            "image": env_table::image_shape(&info.id).map(|(h, w, c)| [h, w, c]),
         });
         emit(format_args!("{v}"));
     } else {

@@ -34,6 +34,10 @@ pub fn make(id: &str, n: usize) -> Option<Box<dyn VecEnv>> {
             _ => return None,
         });
     }
+    if let Some(name) = id.strip_prefix("minigrid::") {
+        let task = super::grid::parse(name)?;
+        return Some(boxed(&id, n, move || super::grid::GridEnv::new(task)));
+    }
     let name = id.strip_prefix("popgym::")?;
     let (task, d) = DIFFICULTY_SUFFIXES
         .iter()

@@ -54,6 +54,11 @@ pub trait Env: Send {
     fn reset(&mut self, rng: &mut Rng, obs: &mut [f32]);
     /// Apply `action`; writes the next observation (the true one, before any auto-reset).
     fn step(&mut self, action: Action<'_>, rng: &mut Rng, obs: &mut [f32]) -> Outcome;
+    /// Distinct cells visited in the current episode, for environments with positions (grid
+    /// worlds); read just before an auto-reset and logged as `env/visited_cells`.
+    fn visited_cells(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// `n` independent copies of an [`Env`], each with its own RNG stream.
@@ -64,6 +69,7 @@ pub struct Vectorized<E: Env> {
     returns: Vec<f64>,
     lengths: Vec<u32>,
     act_dim: usize,
+    visits: (f64, u64),
 }
 
 impl<E: Env> Vectorized<E> {
@@ -89,6 +95,7 @@ impl<E: Env> Vectorized<E> {
             returns: vec![0.0; n],
             lengths: vec![0; n],
             act_dim,
+            visits: (0.0, 0),
         }
     }
 
@@ -108,6 +115,7 @@ impl<E: Env> Vectorized<E> {
             rngs: &self.rngs,
             returns: &self.returns,
             lengths: &self.lengths,
+            visits: self.visits,
         };
         let mut out = Vec::new();
         ciborium::into_writer(&snap, &mut out).expect("environment state serialises");
@@ -141,6 +149,7 @@ impl<E: Env> Vectorized<E> {
         self.rngs = snap.rngs;
         self.returns = snap.returns;
         self.lengths = snap.lengths;
+        self.visits = snap.visits;
         Ok(())
     }
 
@@ -158,6 +167,7 @@ struct VecSnapshot<'a, E> {
     rngs: &'a [Rng],
     returns: &'a [f64],
     lengths: &'a [u32],
+    visits: (f64, u64),
 }
 
 #[derive(serde::Deserialize)]
@@ -168,6 +178,8 @@ struct VecSnapshotOwned<E> {
     rngs: Vec<Rng>,
     returns: Vec<f64>,
     lengths: Vec<u32>,
+    #[serde(default)]
+    visits: (f64, u64),
 }
 
 /// Vectorised environments are serialisable (checkpoints restore a batch exactly).
@@ -182,6 +194,14 @@ impl<E: Env + serde::Serialize + serde::de::DeserializeOwned> VecEnv for Vectori
 
     fn info(&self) -> &EnvInfo {
         &self.info
+    }
+
+    fn take_metrics(&mut self) -> Vec<(String, f32)> {
+        let (sum, count) = std::mem::take(&mut self.visits);
+        if count == 0 {
+            return vec![];
+        }
+        vec![("env/visited_cells".into(), (sum / count as f64) as f32)]
     }
 
     fn num_envs(&self) -> usize {
@@ -233,6 +253,10 @@ impl<E: Env + serde::Serialize + serde::de::DeserializeOwned> VecEnv for Vectori
                 out.episode_length[i] = self.lengths[i];
                 self.returns[i] = 0.0;
                 self.lengths[i] = 0;
+                if let Some(v) = self.envs[i].visited_cells() {
+                    self.visits.0 += v as f64;
+                    self.visits.1 += 1;
+                }
                 self.envs[i].reset(&mut self.rngs[i], row);
             }
         }

@@ -540,3 +540,40 @@ pub fn embed_prev(f: usize, actions: Option<usize>) -> Block {
     };
     block(kind, f, f + w, vec![], vec![], CarryTy::Unit, 0)
 }
+
+/// `cnn(channels..., kernel, side, act)` on an `s × s × c0` input (`f = s² c0`).
+pub fn cnn(f: usize, side: usize, channels: &[usize], kernel: usize, act: &str) -> Block {
+    let args = vec![
+        (
+            "channels",
+            Value::List(channels.iter().map(|&c| Value::Int(c as i64)).collect()),
+        ),
+        ("kernel", Value::Int(kernel as i64)),
+        ("side", Value::Int(side as i64)),
+        ("act", Value::Sym(act.into())),
+    ];
+    image_block("cnn", f, args)
+}
+
+/// `vit(patch, depth, heads, width, side, expansion)` on an `s × s × c0` input.
+pub fn vit(f: usize, side: usize, patch: usize, depth: usize, heads: usize, width: usize) -> Block {
+    let args = vec![
+        ("patch", Value::Int(patch as i64)),
+        ("depth", Value::Int(depth as i64)),
+        ("heads", Value::Int(heads as i64)),
+        ("width", Value::Int(width as i64)),
+        ("side", Value::Int(side as i64)),
+        ("expansion", Value::Int(4)),
+    ];
+    image_block("vit", f, args)
+}
+
+/// An image encoder block with the checker's own signature (output width, parameter count).
+fn image_block(kind: &str, f: usize, args: Vec<(&str, Value)>) -> Block {
+    let args = Args(args.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    let sig = crate::check::registry::signature::block_sig(kind, f, &args, &[], 0)
+        .unwrap_or_else(|_| panic!("{kind} on width {f}: invalid shape"));
+    let mut b = block(kind, f, sig.out, vec![], vec![], CarryTy::Unit, sig.params);
+    b.args = args;
+    b
+}

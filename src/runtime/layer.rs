@@ -163,6 +163,10 @@ pub enum Layer {
     EmbedAction(EmbedPrev),
     /// Previous reward appended to the features (`embed_reward`).
     EmbedReward(EmbedPrev),
+    /// Convolutional image encoder (`cnn`).
+    Cnn(super::image::Cnn),
+    /// Vision-transformer image encoder (`vit`).
+    Vit(super::image::Vit),
 }
 
 impl Layer {
@@ -258,6 +262,8 @@ impl Layer {
             Layer::Rtu(m) => m.forward(x, start, carry),
             Layer::Rl2(m) => m.forward(x, carry, ctx),
             Layer::Moe(m) => m.forward(x, start, carry, ctx),
+            Layer::Cnn(m) => (m.forward(x), carry),
+            Layer::Vit(m) => (m.forward(x), carry),
         }
     }
 }

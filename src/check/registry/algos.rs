@@ -193,6 +193,15 @@ const IRPPO_PARAMS: &[P] = &[
     ),
 ];
 
+/// Weight of an intrinsic module's reward (for `irppo`, `intrinsic_reward_coef` is used).
+const INTRINSIC_COEF: P = p(
+    "coef",
+    Ty::Float,
+    Def::Float(0.01),
+    Range::NonNeg,
+    "weight of the intrinsic reward (reward = extrinsic + coef * intrinsic)",
+);
+
 /// Algorithms, optimizers, intrinsic modules.
 pub const ALGOS: &[Entry] = &[
     Entry {
@@ -672,24 +681,28 @@ pub const ALGOS: &[Entry] = &[
                 Range::Pos,
                 "embedding width",
             ),
+            INTRINSIC_COEF,
         ],
         variadic: None,
         sig: "intrinsic",
-        doc: "Intrinsic curiosity module: forward-model error as reward.",
+        doc: "Intrinsic curiosity module: forward-model error as reward. Networks: phi = the agent's encoder -> linear(features); forward mlp(features) over [phi, onehot(a)]; inverse mlp(features) over [phi, phi']. Loss beta*forward + (1-beta)*inverse. Discrete actions.",
     },
     Entry {
         name: "rnd",
         cat: Cat::Intrinsic,
-        params: &[p(
-            "features",
-            Ty::Int,
-            Def::Int(64),
-            Range::Pos,
-            "embedding width",
-        )],
+        params: &[
+            p(
+                "features",
+                Ty::Int,
+                Def::Int(64),
+                Range::Pos,
+                "embedding width",
+            ),
+            INTRINSIC_COEF,
+        ],
         variadic: None,
         sig: "intrinsic",
-        doc: "Random network distillation: predictor error against a frozen random network.",
+        doc: "Random network distillation: predictor (the agent's encoder -> mlp(features) -> linear(features)) regresses a frozen random target (encoder -> linear(features)) on normalised next observations; the error, scaled by the std of its discounted sum, is the reward.",
     },
 ];
 

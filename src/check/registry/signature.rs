@@ -552,6 +552,14 @@ fn sig128(
         "cnn" => {
             let (side, c0) = side_of(fu, a).map_err(|e| vec![e])?;
             let k = int(a, "kernel");
+            if k.is_multiple_of(2) {
+                return Err(vec![err(
+                    "MX0306",
+                    format!("kernel {k} is even; same padding needs an odd kernel"),
+                    Some("kernel"),
+                    "even kernel".into(),
+                )]);
+            }
             let (mut cin, mut params) = (c0, 0);
             for c in list_ints(a, "channels") {
                 params += k * k * cin * c + c;
