@@ -3,6 +3,7 @@
 //! Every algorithm implements [`Algorithm`]: one call of [`Algorithm::iterate`] collects
 //! experience and updates the model; the `train` layer around it logs, evaluates and checkpoints.
 
+pub mod buffers;
 pub mod common;
 pub mod dqn;
 pub mod eval;
