@@ -9,6 +9,8 @@ pub mod dqn;
 pub mod eval;
 pub mod ppo;
 pub mod pqn;
+pub mod r2d2;
+pub mod sac;
 pub mod returns;
 pub mod snapshot;
 
@@ -79,8 +81,10 @@ pub fn build(
         "ppo" => Ok(Box::new(ppo::Ppo::new(agent, device)?)),
         "dqn" => Ok(Box::new(dqn::Dqn::new(agent, device)?)),
         "pqn" => Ok(Box::new(pqn::Pqn::new(agent, device)?)),
+        "r2d2" => Ok(Box::new(r2d2::R2d2::new(agent, device)?)),
+        "sac" => Ok(Box::new(sac::Sac::new(agent, device)?)),
         other => Err(AlgoError::Config(format!(
-            "algorithm `{other}` is checked but has no training runtime in this build (available: ppo, dqn, pqn)"
+            "algorithm `{other}` is checked but has no training runtime in this build (available: ppo, dqn, pqn, r2d2, sac)"
         ))),
     }
 }
