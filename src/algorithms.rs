@@ -10,8 +10,8 @@ pub mod eval;
 pub mod ppo;
 pub mod pqn;
 pub mod r2d2;
-pub mod sac;
 pub mod returns;
+pub mod sac;
 pub mod snapshot;
 
 use std::collections::BTreeMap;

@@ -210,7 +210,14 @@ impl R2d2 {
     }
 
     /// Q-values of `model` over `[w, b]` observations from `carry`.
-    fn q_seq(&self, model: &AgentModel, obs: &[f32], start: &[bool], w: usize, carry: Carry) -> (Vec<f32>, Carry) {
+    fn q_seq(
+        &self,
+        model: &AgentModel,
+        obs: &[f32],
+        start: &[bool],
+        w: usize,
+        carry: Carry,
+    ) -> (Vec<f32>, Carry) {
         let b = start.len() / w;
         let x = tensor(obs.to_vec(), [w, b, self.obs_dim], &self.plain);
         let s = start.iter().map(|&s| s as u8 as f32).collect();
@@ -231,8 +238,14 @@ impl R2d2 {
         let (tq, _) = self.q_seq(&self.target, &win.obs, &win.start, w, carry0.clone());
         // burn-in: frozen parameters, detached carry
         let carry_b = if burn > 0 {
-            self.q_seq(&valid, &win.obs[..burn * bs * d], &win.start[..burn * bs], burn, carry0)
-                .1
+            self.q_seq(
+                &valid,
+                &win.obs[..burn * bs * d],
+                &win.start[..burn * bs],
+                burn,
+                carry0,
+            )
+            .1
         } else {
             carry0
         };
@@ -242,7 +255,10 @@ impl R2d2 {
         let dev = &self.device;
         let tw = w - burn;
         let x = tensor(win.obs[burn * bs * d..].to_vec(), [tw, bs, d], dev);
-        let s = win.start[burn * bs..].iter().map(|&s| s as u8 as f32).collect();
+        let s = win.start[burn * bs..]
+            .iter()
+            .map(|&s| s as u8 as f32)
+            .collect();
         let out = model.forward(
             self.q.0,
             x,
@@ -268,7 +284,11 @@ impl R2d2 {
         let q_mean = q_sa.detach().mean().into_scalar::<f32>();
         if !loss_v.is_finite() {
             self.model = Some(model);
-            return Err(AlgoError::NonFinite("td_loss".into(), loss_v, self.env_steps));
+            return Err(AlgoError::NonFinite(
+                "td_loss".into(),
+                loss_v,
+                self.env_steps,
+            ));
         }
         let td = host(td.detach());
         let eta = self.cfg.priority_mix;
@@ -309,9 +329,18 @@ impl R2d2 {
             vec![None; w * bs]
         } else {
             let fresh = |m: &AgentModel| m.init_carry(self.q.0, bs, &self.plain);
-            let (tn, _) = self.q_seq(&self.target, &win.next_obs, &win.start, w, fresh(&self.target));
+            let (tn, _) = self.q_seq(
+                &self.target,
+                &win.next_obs,
+                &win.start,
+                w,
+                fresh(&self.target),
+            );
             let on = if self.cfg.double {
-                Some(self.q_seq(valid, &win.next_obs, &win.start, w, fresh(valid)).0)
+                Some(
+                    self.q_seq(valid, &win.next_obs, &win.start, w, fresh(valid))
+                        .0,
+                )
             } else {
                 None
             };

@@ -175,7 +175,11 @@ impl Sac {
 
     /// Width of a stored action.
     fn act_dim(&self) -> usize {
-        if self.squash.is_some() { self.actions } else { 1 }
+        if self.squash.is_some() {
+            self.actions
+        } else {
+            1
+        }
     }
 
     /// Critic input: observations, with the (squashed) actions appended when continuous.
@@ -350,7 +354,9 @@ impl Algorithm for Sac {
             return Err("stored replay buffer does not fit this agent".into());
         }
         let actor_carry = snap.actor_carry.to_carry(&self.actor_carry, &self.plain)?;
-        let critic_carry = snap.critic_carry.to_carry(&self.critic_carry, &self.plain)?;
+        let critic_carry = snap
+            .critic_carry
+            .to_carry(&self.critic_carry, &self.plain)?;
         let target = state.target.ok_or("checkpoint lacks the target network")?;
         self.actor_opt.load_bytes(state.optimizer)?;
         self.critic_opt.load_bytes(snap.critic_optimizer)?;

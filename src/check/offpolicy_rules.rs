@@ -16,7 +16,11 @@ pub(crate) fn check(el: &mut Elab<'_>, algo: &EntryCall, nets: &[ir::Network]) {
     let h = &algo.args;
     let i = |k: &str, d: i64| h.get(k).and_then(Value::as_int).unwrap_or(d);
     let recurrent = nets.iter().any(has_carry);
-    let (ne, buf, tf) = (i("num_envs", 1), i("buffer_size", 1), i("train_frequency", 1));
+    let (ne, buf, tf) = (
+        i("num_envs", 1),
+        i("buffer_size", 1),
+        i("train_frequency", 1),
+    );
     let (burn, seq) = (i("burn_in", 0), i("seq_len", 1));
     if name == "sac" && recurrent && burn >= seq && seq > 0 && burn > 0 {
         el.err(

@@ -27,7 +27,7 @@ fn push(buf: &mut SequenceReplay, t: usize) {
     let obs: Vec<f32> = (0..rows).map(|r| (100 * r + t) as f32).collect();
     let next: Vec<f32> = obs.iter().map(|o| o + 1.0).collect();
     let carry: Vec<f32> = obs.iter().flat_map(|&o| [o, -o]).collect();
-    let start = vec![t % 4 == 0; rows];
+    let start = vec![t.is_multiple_of(4); rows];
     buf.push(&StepRecord {
         obs: &obs,
         next_obs: &next,
@@ -80,7 +80,7 @@ fn stored_carry_is_the_one_before_the_first_step() {
         assert_eq!(w.carry[2 * b], first);
         assert_eq!(w.carry[2 * b + 1], -first);
         assert_eq!(w.next_obs[b], first + 1.0);
-        assert_eq!(w.start[b], (first as usize % 100) % 4 == 0);
+        assert_eq!(w.start[b], (first as usize % 100).is_multiple_of(4));
     }
 }
 
@@ -132,7 +132,10 @@ fn prioritized_probabilities_are_the_sampling_frequencies() {
         let want = (slot + 1) as f64 / total;
         let got = *c as f64 / n as f64;
         let se = (want * (1.0 - want) / n as f64).sqrt();
-        assert!((got - want).abs() < 5.0 * se, "slot {slot}: {got} vs {want}");
+        assert!(
+            (got - want).abs() < 5.0 * se,
+            "slot {slot}: {got} vs {want}"
+        );
     }
     // new windows enter at the largest priority seen (49^0.5 = 7); slot 0 was overwritten
     push(&mut buf, 8);
@@ -144,7 +147,11 @@ fn prioritized_probabilities_are_the_sampling_frequencies() {
         assert!((p - leaf / total_after).abs() < 1e-12);
     }
     assert!(w.slots.contains(&7));
-    assert_eq!(buf.valid_starts(), 7, "slot 0 was overwritten, slot 7 became valid");
+    assert_eq!(
+        buf.valid_starts(),
+        7,
+        "slot 0 was overwritten, slot 7 became valid"
+    );
 }
 
 #[test]

@@ -118,7 +118,10 @@ mod tests {
             let got = counts[i] as f64 / n as f64;
             // 5 standard errors of a binomial proportion
             let se = (want * (1.0 - want) / n as f64).sqrt();
-            assert!((got - want).abs() <= 5.0 * se + 1e-9, "leaf {i}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= 5.0 * se + 1e-9,
+                "leaf {i}: {got} vs {want}"
+            );
         }
         assert_eq!(counts[2] + counts[6], 0);
     }

@@ -31,7 +31,8 @@ impl Squash {
 
     /// Environment action of squashed action `a` in dimension `d`.
     pub fn to_env(&self, a: f32, d: usize) -> f32 {
-        (self.low[d] + (a + 1.0) * 0.5 * (self.high[d] - self.low[d])).clamp(self.low[d], self.high[d])
+        (self.low[d] + (a + 1.0) * 0.5 * (self.high[d] - self.low[d]))
+            .clamp(self.low[d], self.high[d])
     }
 }
 

@@ -4,9 +4,9 @@
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
+use crate::algorithms::AlgoError;
 use crate::algorithms::buffers::carry_rows;
 use crate::algorithms::common::{Optim, clip_global_norm, host, normal, tensor};
-use crate::algorithms::AlgoError;
 use crate::runtime::carry::Carry;
 use crate::runtime::net::AgentModel;
 
@@ -39,7 +39,11 @@ fn step_net(
     progress: f64,
 ) -> AgentModel {
     let mut grads = GradientsParams::from_grads(loss.backward(), &model.nets[net]);
-    clip_global_norm(&model.nets[net], &mut grads, opt.clip_norm.map(|c| c as f32));
+    clip_global_norm(
+        &model.nets[net],
+        &mut grads,
+        opt.clip_norm.map(|c| c as f32),
+    );
     let lr = opt.lr.at(progress);
     opt.inner.step(lr, model, grads)
 }
@@ -156,7 +160,10 @@ impl Sac {
     }
 
     /// One update of critic, actor and temperature; `None` while the buffer cannot sample.
-    pub(super) fn update(&mut self, progress: f64) -> Result<Option<Vec<(String, f32)>>, AlgoError> {
+    pub(super) fn update(
+        &mut self,
+        progress: f64,
+    ) -> Result<Option<Vec<(String, f32)>>, AlgoError> {
         let Some(s) = self.streams() else {
             return Ok(None);
         };
@@ -179,14 +186,30 @@ impl Sac {
                 .log_std()
                 .expect("gaussian head");
             let (a, lp) = policy::squashed_sample(pol, ls, tensor(eps, [w, b, na], &plain), &scale);
-            let (q, _) = self.run(&self.target, self.critic.0, &s, (0, w), Some(a), cc0.clone(), &plain);
+            let (q, _) = self.run(
+                &self.target,
+                self.critic.0,
+                &s,
+                (0, w),
+                Some(a),
+                cc0.clone(),
+                &plain,
+            );
             let (q, lp) = (host(q), host(lp));
             (0..w * b)
                 .map(|i| q[2 * i].min(q[2 * i + 1]) - alpha * lp[i])
                 .collect()
         } else {
             let (p, lp) = policy::categorical(pol);
-            let (q, _) = self.run(&self.target, self.critic.0, &s, (0, w), None, cc0.clone(), &plain);
+            let (q, _) = self.run(
+                &self.target,
+                self.critic.0,
+                &s,
+                (0, w),
+                None,
+                cc0.clone(),
+                &plain,
+            );
             let (q, p, lp) = (host(q), host(p), host(lp));
             (0..w * b)
                 .map(|i| {
@@ -220,7 +243,15 @@ impl Sac {
 
         // critic
         let model = self.model.take().expect("model");
-        let (q, _) = self.run(&model, self.critic.0, &s, span, None, cc_b.clone().to_device(&dev), &dev);
+        let (q, _) = self.run(
+            &model,
+            self.critic.0,
+            &s,
+            span,
+            None,
+            cc_b.clone().to_device(&dev),
+            &dev,
+        );
         let (q1, q2): (Tensor<1>, Tensor<1>) = if continuous {
             let q = q.reshape([len * b, 2]);
             (
@@ -235,8 +266,13 @@ impl Sac {
                 .collect();
             let idx = Tensor::<2, Int>::from_data(TensorData::new(acts, [len * b, 1]), &dev);
             (
-                q.clone().slice([0..len * b, 0..na]).gather(1, idx.clone()).reshape([len * b]),
-                q.slice([0..len * b, na..2 * na]).gather(1, idx).reshape([len * b]),
+                q.clone()
+                    .slice([0..len * b, 0..na])
+                    .gather(1, idx.clone())
+                    .reshape([len * b]),
+                q.slice([0..len * b, na..2 * na])
+                    .gather(1, idx)
+                    .reshape([len * b]),
             )
         };
         let yt = tensor(y, [len * b], &dev);
@@ -245,19 +281,45 @@ impl Sac {
         let cl = critic_loss.clone().detach().into_scalar::<f32>();
         if !cl.is_finite() {
             self.model = Some(model);
-            return Err(AlgoError::NonFinite("critic_loss".into(), cl, self.env_steps));
+            return Err(AlgoError::NonFinite(
+                "critic_loss".into(),
+                cl,
+                self.env_steps,
+            ));
         }
-        let model = step_net(&mut self.critic_opt, model, self.critic.0, critic_loss, progress);
+        let model = step_net(
+            &mut self.critic_opt,
+            model,
+            self.critic.0,
+            critic_loss,
+            progress,
+        );
 
         // actor
-        let (pol, _) = self.run(&model, self.actor.0, &s, span, None, ca_b.to_device(&dev), &dev);
+        let (pol, _) = self.run(
+            &model,
+            self.actor.0,
+            &s,
+            span,
+            None,
+            ca_b.to_device(&dev),
+            &dev,
+        );
         let (actor_loss, entropy) = if continuous {
             let eps = self.eps(len * b * na);
             let ls = model.nets[self.actor.0].heads[self.actor.1]
                 .log_std()
                 .expect("gaussian head");
             let (a, lp) = policy::squashed_sample(pol, ls, tensor(eps, [len, b, na], &dev), &scale);
-            let (q, _) = self.run(&model, self.critic.0, &s, span, Some(a), cc_b.to_device(&dev), &dev);
+            let (q, _) = self.run(
+                &model,
+                self.critic.0,
+                &s,
+                span,
+                Some(a),
+                cc_b.to_device(&dev),
+                &dev,
+            );
             let q = q.reshape([len * b, 2]);
             let minq = q
                 .clone()
@@ -269,12 +331,21 @@ impl Sac {
             ((lp.mul_scalar(alpha) - minq).mean(), h)
         } else {
             let (p, lp) = policy::categorical(pol);
-            let (q, _) = self.run(&model, self.critic.0, &s, span, None, cc_b.to_device(&dev), &dev);
+            let (q, _) = self.run(
+                &model,
+                self.critic.0,
+                &s,
+                span,
+                None,
+                cc_b.to_device(&dev),
+                &dev,
+            );
             let q = q.detach();
-            let minq = q
-                .clone()
-                .slice([0..len, 0..b, 0..na])
-                .min_pair(q.slice([0..len, 0..b, na..2 * na]));
+            let minq = q.clone().slice([0..len, 0..b, 0..na]).min_pair(q.slice([
+                0..len,
+                0..b,
+                na..2 * na,
+            ]));
             let h = -(p.clone() * lp.clone())
                 .detach()
                 .sum_dim(2)
@@ -286,9 +357,19 @@ impl Sac {
         let al = actor_loss.clone().detach().into_scalar::<f32>();
         if !al.is_finite() {
             self.model = Some(model);
-            return Err(AlgoError::NonFinite("actor_loss".into(), al, self.env_steps));
+            return Err(AlgoError::NonFinite(
+                "actor_loss".into(),
+                al,
+                self.env_steps,
+            ));
         }
-        let model = step_net(&mut self.actor_opt, model, self.actor.0, actor_loss, progress);
+        let model = step_net(
+            &mut self.actor_opt,
+            model,
+            self.actor.0,
+            actor_loss,
+            progress,
+        );
         self.model = Some(model);
 
         if self.cfg.autotune {
