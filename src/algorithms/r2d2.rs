@@ -475,3 +475,6 @@ impl Algorithm for R2d2 {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -274,6 +274,12 @@ impl SequenceReplay {
         }
     }
 
+    /// The stored carry row of `slot` (the carry before that step).
+    pub fn carry_at(&self, slot: usize) -> &[f32] {
+        let cf = self.layout.carry_dim;
+        &self.carry[slot * cf..(slot + 1) * cf]
+    }
+
     /// Check the internal sizes (after restoring from a checkpoint) against `layout`.
     pub fn fits(&self, layout: Layout) -> bool {
         let n = layout.rows * layout.row_cap;
