@@ -3,13 +3,16 @@
 //! Every algorithm implements [`Algorithm`]: one call of [`Algorithm::iterate`] collects
 //! experience and updates the model; the `train` layer around it logs, evaluates and checkpoints.
 
+pub mod buffers;
 pub mod common;
 pub mod dqn;
 pub mod eval;
 pub mod intrinsic;
 pub mod ppo;
 pub mod pqn;
+pub mod r2d2;
 pub mod returns;
+pub mod sac;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
@@ -79,8 +82,10 @@ pub fn build(
         "ppo" => Ok(Box::new(ppo::Ppo::new(agent, device)?)),
         "dqn" => Ok(Box::new(dqn::Dqn::new(agent, device)?)),
         "pqn" => Ok(Box::new(pqn::Pqn::new(agent, device)?)),
+        "r2d2" => Ok(Box::new(r2d2::R2d2::new(agent, device)?)),
+        "sac" => Ok(Box::new(sac::Sac::new(agent, device)?)),
         other => Err(AlgoError::Config(format!(
-            "algorithm `{other}` is checked but has no training runtime in this build (available: ppo, dqn, pqn)"
+            "algorithm `{other}` is checked but has no training runtime in this build (available: ppo, dqn, pqn, r2d2, sac)"
         ))),
     }
 }

@@ -8,6 +8,7 @@ pub mod env_table;
 pub mod eval;
 pub mod inst;
 pub mod ir;
+pub mod offpolicy_rules;
 pub mod registry;
 pub mod rules;
 pub mod values;

@@ -64,7 +64,9 @@ fn every_example_agent_lowers_with_the_checkers_numbers() {
                     unique_params(&net.encoder, &mut seen) + unique_params(&net.torso, &mut seen);
                 ir_total += net.heads.iter().map(|(_, h)| h.params).sum::<u64>();
                 let (t, b) = (3, 2);
-                let obs = Tensor::<3>::zeros([t, b, agent.env.obs_dim], &dev);
+                // a network's input is the observation (plus the action for a continuous
+                // sac critic, which is Q(s, a))
+                let obs = Tensor::<3>::zeros([t, b, net.encoder.input], &dev);
                 let start = Tensor::<2>::ones([t, b], &dev);
                 let model = &lowered.model;
                 let c0 = model.init_carry(ni, b, &dev);

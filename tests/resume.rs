@@ -220,6 +220,60 @@ fn pqn_gru_resume_is_exact() {
     assert_resume_exact("pqn-gru", &pqn(), 3);
 }
 
+fn from_text(src: &str) -> Agent {
+    let out = memoraxc::check::check_source("resume.mx", src, &[]);
+    small(out.program.agents.into_iter().next().expect("agent checks"))
+}
+
+#[test]
+fn r2d2_gru_resume_is_exact() {
+    let a = from_text(
+        r#"agent r2d2 {
+  env = "popgym::PositionOnlyCartPoleEasy"
+  algorithm = r2d2(num_envs = 8, buffer_size = 800, batch_size = 4, train_frequency = 8,
+                   learning_starts = 200, target_network_frequency = 300, burn_in = 2,
+                   seq_len = 4, n_step = 2)
+  encoder = mlp(16)
+  torso = gru(16)
+  q = q()
+  train { steps = 1_200, seed = 3 }
+}"#,
+    );
+    assert_resume_exact("r2d2-gru", &a, 2);
+}
+
+#[test]
+fn sac_resume_is_exact() {
+    let a = from_text(
+        r#"agent sac {
+  env = "gymnax::Pendulum-v1"
+  algorithm = sac(num_envs = 1, buffer_size = 2_000, batch_size = 8, learning_starts = 300)
+  encoder = mlp(16)
+  actor = gaussian(squash = true)
+  critic = twin_q()
+  train { steps = 1_500, seed = 3 }
+}"#,
+    );
+    assert_resume_exact("sac", &a, 2);
+}
+
+#[test]
+fn discrete_sac_gru_resume_is_exact() {
+    let a = from_text(
+        r#"agent sac_gru {
+  env = "gymnax::CartPole-v1"
+  algorithm = sac(num_envs = 2, buffer_size = 2_000, batch_size = 4, train_frequency = 2,
+                  learning_starts = 300, seq_len = 3, burn_in = 1)
+  encoder = mlp(16)
+  torso = gru(16)
+  actor = categorical()
+  critic = twin_q()
+  train { steps = 1_500, seed = 3 }
+}"#,
+    );
+    assert_resume_exact("sac-gru", &a, 2);
+}
+
 /// A checkpoint after one iteration; returns (run dir, checkpoint dir).
 fn one_iteration(tag: &str, agent: &Agent) -> (PathBuf, PathBuf) {
     let s = run(

@@ -13,6 +13,7 @@ use crate::envs::{Actions, StepBatch, VecEnv};
 use crate::lower;
 use crate::runtime::net::AgentModel;
 
+pub use super::buffers::transition::Replay;
 use super::common::{EpisodeStats, Optim, Rng64, argmax, host, tensor};
 use super::snapshot;
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
@@ -77,63 +78,6 @@ impl DqnConfig {
         let span = (self.exploration_fraction * total as f64).max(1.0);
         let frac = (step.saturating_sub(self.learning_starts) as f64 / span).min(1.0) as f32;
         self.start_e + (self.end_e - self.start_e) * frac
-    }
-}
-
-/// Uniform replay of single transitions, stored on the host.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Replay {
-    obs: Vec<f32>,
-    next_obs: Vec<f32>,
-    actions: Vec<u32>,
-    rewards: Vec<f32>,
-    terminal: Vec<bool>,
-    dim: usize,
-    cap: usize,
-    len: usize,
-    head: usize,
-}
-
-impl Replay {
-    /// A buffer for `cap` transitions of `dim`-wide observations.
-    pub fn new(cap: usize, dim: usize) -> Self {
-        Replay {
-            obs: vec![0.0; cap * dim],
-            next_obs: vec![0.0; cap * dim],
-            actions: vec![0; cap],
-            rewards: vec![0.0; cap],
-            terminal: vec![false; cap],
-            dim,
-            cap,
-            len: 0,
-            head: 0,
-        }
-    }
-    /// Append one transition (overwriting the oldest when full).
-    pub fn push(
-        &mut self,
-        obs: &[f32],
-        action: u32,
-        reward: f32,
-        next_obs: &[f32],
-        terminal: bool,
-    ) {
-        let (i, d) = (self.head, self.dim);
-        self.obs[i * d..(i + 1) * d].copy_from_slice(obs);
-        self.next_obs[i * d..(i + 1) * d].copy_from_slice(next_obs);
-        self.actions[i] = action;
-        self.rewards[i] = reward;
-        self.terminal[i] = terminal;
-        self.head = (self.head + 1) % self.cap;
-        self.len = (self.len + 1).min(self.cap);
-    }
-    /// Number of stored transitions.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 

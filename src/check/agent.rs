@@ -396,7 +396,25 @@ pub fn check_agent<'a>(
             ok = false;
             continue;
         }
-        let needs_discrete = matches!(h.kind.as_str(), "categorical" | "q" | "twin_q");
+        if algo.entry.name == "sac"
+            && h.kind == "gaussian"
+            && h.args.get("squash").and_then(ir::Value::as_bool) != Some(true)
+        {
+            el.err(
+                Diag::error(
+                    "MX0522",
+                    "`sac` needs a tanh-squashed Gaussian: `gaussian(squash = true)`",
+                    h.span,
+                    "unsquashed",
+                )
+                .with_label(algo.span, "algorithm `sac`")
+                .with_help("use `actor = gaussian(squash = true)`"),
+            );
+            ok = false;
+            continue;
+        }
+        // twin_q on a continuous space is Q(s, a): the action joins the critic's input
+        let needs_discrete = matches!(h.kind.as_str(), "categorical" | "q");
         if (needs_discrete && !discrete) || (h.kind == "gaussian" && discrete) {
             el.err(
                 Diag::error(
@@ -440,9 +458,12 @@ pub fn check_agent<'a>(
     };
     let mut networks = Vec::new();
     for net in &net_names {
+        // a continuous sac critic reads the observation and the action
+        let q_of_action = algo.entry.name == "sac" && !discrete && *net == "critic";
+        let in_dim = env_info.obs_dim + if q_of_action { a_count } else { 0 };
         let e = match &enc {
-            Some(t) => inst.block(t, env_info.obs_dim, &format!("{net}.encoder")),
-            None => Some(inst.identity(&format!("{net}.encoder"), env_info.obs_dim, agent_span)),
+            Some(t) => inst.block(t, in_dim, &format!("{net}.encoder")),
+            None => Some(inst.identity(&format!("{net}.encoder"), in_dim, agent_span)),
         };
         let Some(e) = e else {
             if let Some(t) = &torso {
@@ -465,7 +486,8 @@ pub fn check_agent<'a>(
             } else {
                 format!("{net}.head")
             };
-            let (outputs, params) = head_sig(&h.kind, t.output, a_count);
+            let head_actions = if q_of_action { 1 } else { a_count };
+            let (outputs, params) = head_sig(&h.kind, t.output, head_actions);
             hs.push((
                 role.to_string(),
                 ir::Head {

@@ -176,7 +176,9 @@ pub(crate) fn rules<'a>(
                 );
             }
         }
+        "sac" => super::offpolicy_rules::check(el, algo, nets),
         "r2d2" => {
+            super::offpolicy_rules::check(el, algo, nets);
             let (b, s) = (i("burn_in"), i("seq_len"));
             if b >= s {
                 el.err(
