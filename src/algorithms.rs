@@ -6,6 +6,7 @@
 pub mod common;
 pub mod dqn;
 pub mod eval;
+pub mod ippo;
 pub mod ppo;
 pub mod pqn;
 pub mod returns;
@@ -78,8 +79,9 @@ pub fn build(
         "ppo" => Ok(Box::new(ppo::Ppo::new(agent, device)?)),
         "dqn" => Ok(Box::new(dqn::Dqn::new(agent, device)?)),
         "pqn" => Ok(Box::new(pqn::Pqn::new(agent, device)?)),
+        "ippo" | "irppo" => Ok(Box::new(ippo::new(agent, device)?)),
         other => Err(AlgoError::Config(format!(
-            "algorithm `{other}` is checked but has no training runtime in this build (available: ppo, dqn, pqn)"
+            "algorithm `{other}` is checked but has no training runtime in this build (available: ppo, dqn, pqn, ippo, irppo)"
         ))),
     }
 }

@@ -8,6 +8,9 @@
 //!   (`popgym::Battleship`) is accepted as an alias of the variant that POPGym's default
 //!   constructor builds (Easy for most tasks, Medium for Battleship, Hard for Concentration).
 //!
+//! - `mpe::SimpleSpread-{2,3}` and `marl::CueRecall-{2,3}`: native multi-agent tasks
+//!   (`agents > 1`; spaces are per agent, see `envs::multiagent`).
+//!
 //! # Observation encoding (the flat `f32` vector every environment emits)
 //! - `Box` parts: the floats as they are.
 //! - `Discrete(n)` parts: one-hot of width `n`.
@@ -215,7 +218,40 @@ pub fn all() -> Vec<EnvInfo> {
             v.push(popgym_entry(task, d));
         }
     }
+    v.extend(multiagent_entries());
     v
+}
+
+/// Agent counts of the native multi-agent tasks (`mpe::SimpleSpread-N`, `marl::CueRecall-N`).
+pub const MULTIAGENT_SIZES: [(&str, usize); 4] = [
+    ("mpe::SimpleSpread-", 2),
+    ("mpe::SimpleSpread-", 3),
+    ("marl::CueRecall-", 2),
+    ("marl::CueRecall-", 3),
+];
+
+/// The multi-agent entries: spaces are per agent, `agents` gives the count (agents are folded
+/// into the batch: `n` environments have `n * agents` rows).
+fn multiagent_entries() -> Vec<EnvInfo> {
+    MULTIAGENT_SIZES
+        .iter()
+        .map(|&(prefix, n)| {
+            let (obs_dim, actions, max) = if prefix.starts_with("mpe::") {
+                (4 + 2 * n + 2 * (n - 1), 5, 25)
+            } else {
+                (4 + 1 + n, 4, 9)
+            };
+            let mut e = discrete(
+                format!("{prefix}{n}"),
+                format!("Box({obs_dim})"),
+                obs_dim,
+                actions,
+                max,
+            );
+            e.agents = n;
+            e
+        })
+        .collect()
 }
 
 /// The difficulty POPGym's default constructor (the bare class name) builds for a task.
@@ -330,7 +366,7 @@ mod tests {
     fn ids_unique_and_counted() {
         let ids: Vec<String> = all().into_iter().map(|e| e.id).collect();
         let set: std::collections::HashSet<_> = ids.iter().collect();
-        assert_eq!(ids.len(), 5 + 16 * 3);
+        assert_eq!(ids.len(), 5 + 16 * 3 + MULTIAGENT_SIZES.len());
         assert_eq!(set.len(), ids.len());
     }
 

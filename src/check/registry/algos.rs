@@ -94,105 +94,6 @@ const PPO_PARAMS: &[P] = &[
     ),
 ];
 
-const IRPPO_PARAMS: &[P] = &[
-    p(
-        "num_envs",
-        Ty::Int,
-        Def::Int(8),
-        Range::Pos,
-        "parallel environments",
-    ),
-    p(
-        "num_steps",
-        Ty::Int,
-        Def::Int(128),
-        Range::Pos,
-        "rollout length per environment",
-    ),
-    p(
-        "gamma",
-        Ty::Float,
-        Def::Float(0.99),
-        Range::Unit,
-        "discount",
-    ),
-    p(
-        "gae_lambda",
-        Ty::Float,
-        Def::Float(0.95),
-        Range::Unit,
-        "GAE lambda",
-    ),
-    pa(
-        "minibatches",
-        Ty::Int,
-        Def::Int(4),
-        Range::Pos,
-        "minibatches per epoch",
-        &["num_minibatches"],
-    ),
-    pa(
-        "epochs",
-        Ty::Int,
-        Def::Int(4),
-        Range::Pos,
-        "update epochs",
-        &["update_epochs"],
-    ),
-    pa(
-        "clip",
-        Ty::Float,
-        Def::Float(0.2),
-        Range::Pos,
-        "ratio clip coefficient",
-        &["clip_coef", "clip_coefficient"],
-    ),
-    pa(
-        "clip_vloss",
-        Ty::Bool,
-        Def::Bool(true),
-        Range::Any,
-        "clip the value loss",
-        &["clip_value_loss"],
-    ),
-    pa(
-        "ent_coef",
-        Ty::Float,
-        Def::Float(0.01),
-        Range::NonNeg,
-        "entropy bonus",
-        &["entropy_coefficient"],
-    ),
-    p(
-        "vf_coef",
-        Ty::Float,
-        Def::Float(0.5),
-        Range::NonNeg,
-        "value loss weight",
-    ),
-    p(
-        "normalize_advantage",
-        Ty::Bool,
-        Def::Bool(true),
-        Range::Any,
-        "normalise advantages",
-    ),
-    p(
-        "num_eval_envs",
-        Ty::Int,
-        Def::Int(16),
-        Range::Pos,
-        "evaluation environments",
-    ),
-    p(
-        "intrinsic_reward_coef",
-        Ty::Float,
-        Def::Float(0.01),
-        Range::NonNeg,
-        "weight of the intrinsic reward",
-    ),
-];
-
 /// Algorithms, optimizers, intrinsic modules.
 pub const ALGOS: &[Entry] = &[
     Entry {
@@ -208,16 +109,16 @@ pub const ALGOS: &[Entry] = &[
         cat: Cat::Algorithm,
         params: PPO_PARAMS,
         variadic: None,
-        sig: "slots: actor + critic (shared across agents)",
-        doc: "Independent PPO learners with shared parameters on multi-agent environments; same hyperparameters as ppo.",
+        sig: "slots: actor + critic (shared across agents); multi-agent environment",
+        doc: "Independent PPO learners with shared parameters on multi-agent environments (agents are extra batch columns); same hyperparameters as ppo. Rules: needs a multi-agent env; warns on a recurrent torso (use irppo); with a recurrent torso num_envs*agents % minibatches == 0.",
     },
     Entry {
         name: "irppo",
         cat: Cat::Algorithm,
-        params: IRPPO_PARAMS,
+        params: PPO_PARAMS,
         variadic: None,
-        sig: "slots: actor + critic + intrinsic",
-        doc: "PPO with an intrinsic reward module (`intrinsic = icm()` or `rnd()`): reward = extrinsic + intrinsic_reward_coef * intrinsic.",
+        sig: "slots: actor + critic (shared across agents), recurrent torso; multi-agent environment",
+        doc: "Recurrent independent PPO: ippo with one carry per agent, stored at the rollout start and replayed as whole sequences. Rules: needs a multi-agent env and a recurrent torso; num_envs*agents % minibatches == 0.",
     },
     Entry {
         name: "dqn",
