@@ -142,9 +142,19 @@ pub(crate) fn rules<'a>(
                     .filter(|d| ne % d == 0)
                     .map(|d| d.to_string())
                     .collect();
-                let mut d = Diag::error("MX0506", format!("with a recurrent torso, minibatches split the {ne} environments (whole sequences): {ne} % {mb} = {}", ne % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
-                    .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
-                    .with_help(format!("use minibatches in {{{}}} or num_envs a multiple of {mb}", divs.join(", ")));
+                let mut d = if multi {
+                    let divs: Vec<String> = (1..=cols)
+                        .filter(|d| cols % d == 0)
+                        .map(|d| d.to_string())
+                        .collect();
+                    Diag::error("MX0506", format!("with a recurrent torso, minibatches split the {cols} agent sequences ({ne} environments × {} agents): {cols} % {mb} = {}", env.agents, cols % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
+                        .with_label(algo.arg_span("num_envs"), format!("{ne} envs × {} agents", env.agents))
+                        .with_help(format!("use minibatches in {{{}}}", divs.join(", ")))
+                } else {
+                    Diag::error("MX0506", format!("with a recurrent torso, minibatches split the {ne} environments (whole sequences): {ne} % {mb} = {}", ne % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
+                        .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
+                        .with_help(format!("use minibatches in {{{}}} or num_envs a multiple of {mb}", divs.join(", ")))
+                };
                 if let Some(ts) = torso_span {
                     d = d.with_label(ts, "recurrent");
                 }
