@@ -125,7 +125,10 @@ fn spread_observation_and_reward() {
         }
     }
     let want = -cover - pairs as f32;
-    assert!(rewards.iter().all(|&r| (r - want).abs() < 1e-5), "shared reward");
+    assert!(
+        rewards.iter().all(|&r| (r - want).abs() < 1e-5),
+        "shared reward"
+    );
 }
 
 fn trace(id: &str, n: usize, which: usize, steps: usize) -> Vec<f32> {
@@ -184,7 +187,11 @@ fn auto_reset_flags_and_team_statistics() {
     assert!((out.episode_return[0] as f64 - team).abs() < 1e-3);
     assert_eq!(out.episode_return[0], out.episode_return[2]);
     assert_eq!(out.episode_length, vec![25; 6]);
-    assert_ne!(out.final_obs[..14], out.obs[..14], "obs is the next episode's");
+    assert_ne!(
+        out.final_obs[..14],
+        out.obs[..14],
+        "obs is the next episode's"
+    );
 }
 
 #[test]
@@ -248,7 +255,10 @@ fn random_baseline_and_scripted_policy() {
         rand.return_mean
     );
     let scripted = scripted_spread(200);
-    eprintln!("simple spread: random {:.2}, scripted {scripted:.2}", rand.return_mean);
+    eprintln!(
+        "simple spread: random {:.2}, scripted {scripted:.2}",
+        rand.return_mean
+    );
     assert!(
         scripted > rand.return_mean + 15.0,
         "scripted {scripted} vs random {}",
@@ -273,10 +283,11 @@ fn cue_recall_needs_memory() {
     let mut out = StepBatch::new(2 * n, d);
     env.reset(2, &mut out);
     let cue_of = |row: &[f32]| row[..CUES].iter().position(|&x| x == 1.0);
-    let mut memory = vec![0u32; 2 * n];
-    for r in 0..2 * n {
-        memory[r] = cue_of(&out.obs[r * d..(r + 1) * d]).unwrap() as u32;
-        assert_eq!(memory[r], env.envs()[r / 2].cues()[r % 2] as u32);
+    let memory: Vec<u32> = (0..2 * n)
+        .map(|r| cue_of(&out.obs[r * d..(r + 1) * d]).unwrap() as u32)
+        .collect();
+    for (r, m) in memory.iter().enumerate() {
+        assert_eq!(*m, env.envs()[r / 2].cues()[r % 2] as u32);
     }
     // every later observation of an agent is identical: nothing to read the cue from
     let mut later: Option<Vec<f32>> = None;

@@ -305,7 +305,9 @@ fn agent_count_rules(
             algo.span,
             "recurrent learner",
         )
-        .with_help("add a memory block, e.g. `torso = gru(64)`, or use `ippo` for feed-forward networks");
+        .with_help(
+            "add a memory block, e.g. `torso = gru(64)`, or use `ippo` for feed-forward networks",
+        );
         if let Some(ts) = torso_span {
             d = d.with_label(ts, "no carry");
         }

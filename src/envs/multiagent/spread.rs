@@ -159,10 +159,10 @@ impl SimpleSpread {
     pub fn integrate(&mut self, actions: &[u32]) {
         let mut force: Vec<[f32; 2]> = actions.iter().map(|&a| action_force(a)).collect();
         self.contact_forces(&mut force);
-        for i in 0..self.n {
+        for ((v, p), f) in self.vel.iter_mut().zip(&mut self.pos).zip(&force) {
             for c in 0..2 {
-                self.vel[i][c] = self.vel[i][c] * (1.0 - DAMPING) + force[i][c] * DT;
-                self.pos[i][c] += self.vel[i][c] * DT;
+                v[c] = v[c] * (1.0 - DAMPING) + f[c] * DT;
+                p[c] += v[c] * DT;
             }
         }
     }
