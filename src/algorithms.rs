@@ -8,6 +8,7 @@ pub mod common;
 pub mod dqn;
 pub mod eval;
 pub mod intrinsic;
+pub mod ippo;
 pub mod ppo;
 pub mod pqn;
 pub mod r2d2;
@@ -84,8 +85,9 @@ pub fn build(
         "pqn" => Ok(Box::new(pqn::Pqn::new(agent, device)?)),
         "r2d2" => Ok(Box::new(r2d2::R2d2::new(agent, device)?)),
         "sac" => Ok(Box::new(sac::Sac::new(agent, device)?)),
+        "ippo" | "irppo" => Ok(Box::new(ippo::new(agent, device)?)),
         other => Err(AlgoError::Config(format!(
-            "algorithm `{other}` is checked but has no training runtime in this build (available: ppo, dqn, pqn, r2d2, sac)"
+            "algorithm `{other}` is checked but has no training runtime in this build (available: ppo, dqn, pqn, r2d2, sac, ippo, irppo)"
         ))),
     }
 }

@@ -1,4 +1,5 @@
-//! Native vectorised environments: classic control (gymnax), the POPGym suite, grid worlds.
+//! Native vectorised environments: classic control (gymnax), the POPGym suite, grid worlds, a
+//! small multi-agent suite (agents folded into the batch rows).
 //!
 //! Every environment implements [`VecEnv`]: a batch of `n` independent copies, seeded,
 //! auto-resetting, writing struct-of-arrays outputs into a caller-owned [`StepBatch`] so that
@@ -9,6 +10,7 @@ use crate::check::ir::{ActionSpace, EnvInfo};
 pub mod baseline;
 pub mod classic;
 pub mod grid;
+pub mod multiagent;
 pub mod popgym;
 pub mod prev;
 pub mod registry;
@@ -69,7 +71,7 @@ impl StepBatch {
 pub trait VecEnv: Send {
     /// Static description (spaces, flat observation width), equal to the checker's registry entry.
     fn info(&self) -> &EnvInfo;
-    /// Number of environments in the batch.
+    /// Rows of the batch: the number of environments (times the agent count for multi-agent ids).
     fn num_envs(&self) -> usize;
     /// Reset every environment; environment `i` draws from a stream derived from `(seed, i)` only,
     /// so results do not depend on how many environments share a batch.

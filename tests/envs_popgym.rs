@@ -274,6 +274,8 @@ fn labyrinth_escape_shortest_path_reaches_exit() {
 fn trajectory(id: &str, n: usize, which: usize, steps: usize) -> Vec<f32> {
     let mut env = envs::make(id, n).unwrap();
     let info = env.info().clone();
+    // multi-agent ids fold their agents into the rows
+    let n = n * info.agents;
     let mut out = StepBatch::new(n, info.obs_dim);
     env.reset(42, &mut out);
     let d = info.obs_dim;

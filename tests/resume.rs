@@ -1,6 +1,7 @@
 //! Bit-exact resume: a run stopped after `k` iterations and resumed from its checkpoint ends
-//! with the same parameters and metrics as an uninterrupted run (PPO MLP/GRU, DQN, PQN GRU, and
-//! the real binary killed with SIGKILL); corrupt or foreign checkpoints are clear errors.
+//! with the same parameters and metrics as an uninterrupted run (PPO MLP/GRU, IRPPO GRU on a
+//! two-agent task, DQN, PQN GRU, and the real binary killed with SIGKILL); corrupt or foreign
+//! checkpoints are clear errors.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +63,34 @@ fn ppo(gru: bool) -> Agent {
         vec![("lr", Value::Float(1e-3)), ("clip_norm", Value::Float(0.5))],
         128 * 6,
         7,
+    ))
+}
+
+/// Recurrent IPPO on a two-agent task: per-agent carries and the agent-folded batch resume exactly.
+fn irppo() -> Agent {
+    let env = envs::info("marl::CueRecall-2").expect("cue recall");
+    let net = |name: &str, head: &str, outputs: usize| {
+        b::network(
+            name,
+            b::mlp(env.obs_dim, &[16], "tanh"),
+            b::residual(b::gru(16, 16)),
+            vec![(name, b::head(head, 16, outputs))],
+        )
+    };
+    small(b::agent(
+        "irppo_gru",
+        env.clone(),
+        "irppo",
+        vec![
+            ("num_envs", Value::Int(4)),
+            ("num_steps", Value::Int(18)),
+            ("minibatches", Value::Int(2)),
+            ("epochs", Value::Int(2)),
+        ],
+        vec![net("actor", "categorical", 4), net("critic", "value", 1)],
+        vec![("lr", Value::Float(1e-3))],
+        4 * 18 * 6,
+        5,
     ))
 }
 
@@ -208,6 +237,11 @@ fn ppo_mlp_resume_is_exact() {
 #[test]
 fn ppo_gru_resume_is_exact() {
     assert_resume_exact("ppo-gru", &ppo(true), 3);
+}
+
+#[test]
+fn irppo_resume_is_exact() {
+    assert_resume_exact("irppo", &irppo(), 3);
 }
 
 #[test]

@@ -231,6 +231,16 @@ impl EpisodeStats {
             }
         }
     }
+    /// Record the team episodes that ended in a multi-agent step batch (rows = copies × `agents`;
+    /// one entry per copy, read from its agent-0 row, which holds the team return).
+    pub fn record_team(&mut self, batch: &crate::envs::StepBatch, agents: usize) {
+        for i in (0..batch.reward.len()).step_by(agents.max(1)) {
+            if batch.terminated[i] || batch.truncated[i] {
+                self.returns.push(batch.episode_return[i]);
+                self.lengths.push(batch.episode_length[i]);
+            }
+        }
+    }
     /// Mean return and mean length, if any episode ended; clears the record.
     pub fn take(&mut self) -> Option<(f32, f32, usize)> {
         if self.returns.is_empty() {

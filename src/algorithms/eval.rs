@@ -47,7 +47,8 @@ pub fn greedy_actions(out: &[f32], rows: usize, action: &ActionSpace, squash: bo
     }
 }
 
-/// Run `episodes` greedy episodes of network `net`/head `head` on `num_envs` fresh copies of `env_id`.
+/// Run `episodes` greedy episodes of network `net`/head `head` on `num_envs` fresh copies of `env_id`
+/// (for a multi-agent id every agent acts with the shared policy; returns are team returns).
 pub fn evaluate(
     model: &AgentModel,
     (net, head): (usize, usize),
@@ -62,23 +63,25 @@ pub fn evaluate(
     let prev = envs::prev::PrevInputs { action, reward };
     let mut env = envs::make_with(env_id, num_envs, prev)?;
     let info = env.info().clone();
+    let agents = info.agents.max(1);
+    let rows = num_envs * agents;
     let device = Device::flex();
-    let mut batch = StepBatch::new(num_envs, info.obs_dim);
+    let mut batch = StepBatch::new(rows, info.obs_dim);
     env.reset(seed, &mut batch);
-    let mut carry = model.init_carry(net, num_envs, &device);
+    let mut carry = model.init_carry(net, rows, &device);
     let mut returns = Vec::new();
     let mut lengths = Vec::new();
     // cap the number of steps so a never-ending policy cannot hang evaluation
     let max_steps = info.max_steps.unwrap_or(10_000) * (episodes / num_envs.max(1) + 2);
     for _ in 0..max_steps {
-        let obs = tensor(batch.obs.clone(), [1, num_envs, info.obs_dim], &device);
+        let obs = tensor(batch.obs.clone(), [1, rows, info.obs_dim], &device);
         let start = flags(&batch.start, &device);
         let out = model.forward(net, obs, &start, carry);
         carry = out.carry;
         let h = host(out.heads[head].clone());
-        let actions = greedy_actions(&h, num_envs, &info.action, squash);
+        let actions = greedy_actions(&h, rows, &info.action, squash);
         env.step(&actions, &mut batch);
-        for i in 0..num_envs {
+        for i in (0..rows).step_by(agents) {
             if batch.terminated[i] || batch.truncated[i] {
                 returns.push(batch.episode_return[i] as f64);
                 lengths.push(batch.episode_length[i] as f64);

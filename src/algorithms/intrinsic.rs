@@ -98,14 +98,7 @@ impl Intrinsic {
         };
         let f = |k: &str, d: f64| args.get(k).and_then(ir::Value::as_f64).unwrap_or(d);
         let features = f("features", 64.0) as usize;
-        let coef = match agent.algorithm.as_str() {
-            "irppo" => agent
-                .hparams
-                .get("intrinsic_reward_coef")
-                .and_then(ir::Value::as_f64)
-                .unwrap_or(0.01),
-            _ => f("coef", 0.01),
-        } as f32;
+        let coef = f("coef", 0.01) as f32;
         let obs_dim = agent.env.obs_dim;
         let enc = agent
             .networks

@@ -30,7 +30,8 @@ use super::{AlgoError, AlgoState, Algorithm, IterStats};
 /// PPO hyperparameters (SPEC §7 names).
 #[derive(Clone, Debug)]
 pub struct PpoConfig {
-    /// Parallel environments.
+    /// Parallel environments; inside [`Ppo`] the batch columns (environments × agents, see
+    /// [`super::ippo`]).
     pub num_envs: usize,
     /// Steps per environment per rollout.
     pub num_steps: usize,
@@ -118,12 +119,17 @@ pub struct Ppo {
     action: ActionSpace,
     seed: u64,
     intrinsic: Option<Intrinsic>,
+    /// Agents per environment (1, or more for `ippo`/`irppo`: agents are extra batch columns).
+    agents: usize,
 }
 
 impl Ppo {
     /// Lower the agent and set up its environments.
     pub fn new(agent: &ir::Agent, device: &Device) -> Result<Self, AlgoError> {
-        let cfg = PpoConfig::from_args(&agent.hparams);
+        let mut cfg = PpoConfig::from_args(&agent.hparams);
+        let agents = agent.env.agents.max(1);
+        let copies = cfg.num_envs;
+        cfg.num_envs *= agents;
         let lowered =
             lower::lower_agent(agent, device).map_err(|e| AlgoError::Config(e.to_string()))?;
         let actor = lowered
@@ -132,7 +138,7 @@ impl Ppo {
         let critic = lowered
             .head("critic")
             .ok_or_else(|| AlgoError::Config("ppo needs a critic head".into()))?;
-        let mut env = super::common::make_env(&agent.env.id, cfg.num_envs, &lowered.model)?;
+        let mut env = super::common::make_env(&agent.env.id, copies, &lowered.model)?;
         let obs_dim = env.info().obs_dim;
         let action = env.info().action.clone();
         let mut batch = StepBatch::new(cfg.num_envs, obs_dim);
@@ -163,6 +169,7 @@ impl Ppo {
             obs_dim,
             action,
             seed,
+            agents,
         })
     }
 
@@ -219,8 +226,8 @@ impl Ppo {
             let actions = self.sample(&pol, log_std.as_deref(), &mut r);
             r.values.extend_from_slice(&value);
             self.env.step(&actions, &mut self.batch);
-            self.env_steps += n as u64;
-            self.stats.record(&self.batch);
+            self.env_steps += (n / self.agents) as u64;
+            self.stats.record_team(&self.batch, self.agents);
             if let Some(i) = &mut self.intrinsic {
                 i.observe(&self.batch);
             }
@@ -498,7 +505,7 @@ impl Algorithm for Ppo {
         scalars.insert("time/update_s".into(), t_update.elapsed().as_secs_f32());
         scalars.extend(extra);
         Ok(IterStats {
-            env_steps: (n * t_len) as u64,
+            env_steps: (n * t_len / self.agents) as u64,
             episodes: self.stats.take(),
             scalars,
         })
@@ -508,7 +515,7 @@ impl Algorithm for Ppo {
         self.env_steps
     }
     fn steps_per_iteration(&self) -> u64 {
-        (self.cfg.num_envs * self.cfg.num_steps) as u64
+        (self.cfg.num_envs * self.cfg.num_steps / self.agents) as u64
     }
     fn model(&self) -> &AgentModel {
         self.model.as_ref().expect("model present")

@@ -245,7 +245,7 @@ pub fn check_agent<'a>(
         }
     }
     if let (Some(s), Some(a)) = (slots.get("intrinsic"), algo.as_ref())
-        && !matches!(a.entry.name, "ppo" | "irppo")
+        && !matches!(a.entry.name, "ppo" | "ippo" | "irppo")
     {
         el.err(
             Diag::error(
@@ -255,7 +255,9 @@ pub fn check_agent<'a>(
                 "unused slot",
             )
             .with_label(a.span, format!("algorithm `{}`", a.entry.name))
-            .with_help("intrinsic rewards (`icm`, `rnd`) train with on-policy `ppo` or `irppo`"),
+            .with_help(
+                "intrinsic rewards (`icm`, `rnd`) train with on-policy `ppo`, `ippo` or `irppo`",
+            ),
         );
     }
     if let (Some(s), Some(i)) = (slots.get("intrinsic"), intrinsic.as_ref())

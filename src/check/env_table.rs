@@ -14,6 +14,8 @@
 //!   `MemoryS13Random`, `MemoryS17Random`. MiniGrid's own ids (`MiniGrid-Empty-5x5-v0`, with or
 //!   without the `minigrid::` prefix) and the `-v0` suffix are accepted as aliases.
 //!   Observation `Box(0, 255, (7, 7, 3), uint8)`: an image (see [`image_shape`]).
+//! - `mpe::SimpleSpread-{2,3}` and `marl::CueRecall-{2,3}`: native multi-agent tasks
+//!   (`agents > 1`; spaces are per agent, see `envs::multiagent`).
 //!
 //! # Observation encoding (the flat `f32` vector every environment emits)
 //! - `Box` parts: the floats as they are.
@@ -228,6 +230,7 @@ pub fn all() -> Vec<EnvInfo> {
         let id = format!("minigrid::{task}");
         v.push(discrete(id, obs, side * side * 3, 7, max));
     }
+    v.extend(multiagent_entries());
     v
 }
 
@@ -255,6 +258,38 @@ pub const MINIGRID_TASKS: [(&str, usize); 17] = [
     ("MemoryS13Random", 845),
     ("MemoryS17Random", 1445),
 ];
+
+/// Agent counts of the native multi-agent tasks (`mpe::SimpleSpread-N`, `marl::CueRecall-N`).
+pub const MULTIAGENT_SIZES: [(&str, usize); 4] = [
+    ("mpe::SimpleSpread-", 2),
+    ("mpe::SimpleSpread-", 3),
+    ("marl::CueRecall-", 2),
+    ("marl::CueRecall-", 3),
+];
+
+/// The multi-agent entries: spaces are per agent, `agents` gives the count (agents are folded
+/// into the batch: `n` environments have `n * agents` rows).
+fn multiagent_entries() -> Vec<EnvInfo> {
+    MULTIAGENT_SIZES
+        .iter()
+        .map(|&(prefix, n)| {
+            let (obs_dim, actions, max) = if prefix.starts_with("mpe::") {
+                (4 + 2 * n + 2 * (n - 1), 5, 25)
+            } else {
+                (4 + 1 + n, 4, 9)
+            };
+            let mut e = discrete(
+                format!("{prefix}{n}"),
+                format!("Box({obs_dim})"),
+                obs_dim,
+                actions,
+                max,
+            );
+            e.agents = n;
+            e
+        })
+        .collect()
+}
 
 /// Image shape `(height, width, channels)` of an environment whose observation is an image
 /// (the flat observation is that array in C order); `None` for vector observations.
@@ -395,7 +430,10 @@ mod tests {
     fn ids_unique_and_counted() {
         let ids: Vec<String> = all().into_iter().map(|e| e.id).collect();
         let set: std::collections::HashSet<_> = ids.iter().collect();
-        assert_eq!(ids.len(), 5 + 16 * 3 + MINIGRID_TASKS.len());
+        assert_eq!(
+            ids.len(),
+            5 + 16 * 3 + MINIGRID_TASKS.len() + MULTIAGENT_SIZES.len()
+        );
         assert_eq!(set.len(), ids.len());
     }
 

@@ -1,5 +1,6 @@
 //! Agent-level rules: the `train` section, minibatch divisibility, recurrent DQN, r2d2 burn-in,
-//! continuous actions for value-based algorithms, attention context vs rollout.
+//! continuous actions for value-based algorithms, attention context vs rollout, multi-agent
+//! environments vs algorithms (`ippo`/`irppo`).
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -114,6 +115,7 @@ pub(crate) fn rules<'a>(
     let h = &algo.args;
     let i = |k: &str| h.get(k).and_then(Value::as_int).unwrap_or(1);
     let recurrent = nets.iter().any(has_carry);
+    let multi = matches!(algo.entry.name, "ippo" | "irppo");
     let torso_span = slots
         .get("torso")
         .or(slots.get("network"))
@@ -122,6 +124,8 @@ pub(crate) fn rules<'a>(
     match algo.entry.name {
         "ppo" | "ippo" | "irppo" | "pqn" => {
             let (ne, ns, mb) = (i("num_envs"), i("num_steps"), i("minibatches"));
+            // ippo/irppo: each agent of each environment is one sequence column
+            let cols = if multi { ne * env.agents as i64 } else { ne };
             if mb > 0 && (ne * ns) % mb != 0 {
                 let divs: Vec<String> = (1..=(ne * ns).min(64))
                     .filter(|d| (ne * ns) % d == 0)
@@ -133,14 +137,24 @@ pub(crate) fn rules<'a>(
                         .with_label(algo.arg_span("num_steps"), format!("{ns} steps per env"))
                         .with_help(format!("minibatch counts that divide {}: {}", ne * ns, divs.join(", "))),
                 );
-            } else if recurrent && mb > 0 && ne % mb != 0 {
+            } else if recurrent && mb > 0 && cols % mb != 0 {
                 let divs: Vec<String> = (1..=ne)
                     .filter(|d| ne % d == 0)
                     .map(|d| d.to_string())
                     .collect();
-                let mut d = Diag::error("MX0506", format!("with a recurrent torso, minibatches split the {ne} environments (whole sequences): {ne} % {mb} = {}", ne % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
-                    .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
-                    .with_help(format!("use minibatches in {{{}}} or num_envs a multiple of {mb}", divs.join(", ")));
+                let mut d = if multi {
+                    let divs: Vec<String> = (1..=cols)
+                        .filter(|d| cols % d == 0)
+                        .map(|d| d.to_string())
+                        .collect();
+                    Diag::error("MX0506", format!("with a recurrent torso, minibatches split the {cols} agent sequences ({ne} environments × {} agents): {cols} % {mb} = {}", env.agents, cols % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
+                        .with_label(algo.arg_span("num_envs"), format!("{ne} envs × {} agents", env.agents))
+                        .with_help(format!("use minibatches in {{{}}}", divs.join(", ")))
+                } else {
+                    Diag::error("MX0506", format!("with a recurrent torso, minibatches split the {ne} environments (whole sequences): {ne} % {mb} = {}", ne % mb), algo.arg_span("minibatches"), format!("{mb} minibatches"))
+                        .with_label(algo.arg_span("num_envs"), format!("{ne} envs"))
+                        .with_help(format!("use minibatches in {{{}}} or num_envs a multiple of {mb}", divs.join(", ")))
+                };
                 if let Some(ts) = torso_span {
                     d = d.with_label(ts, "recurrent");
                 }
@@ -195,6 +209,7 @@ pub(crate) fn rules<'a>(
         }
         _ => {}
     }
+    agent_count_rules(el, algo, env, env_span, recurrent, torso_span);
     if matches!(algo.entry.name, "dqn" | "pqn" | "r2d2") && !discrete {
         el.err(
             Diag::error(
@@ -325,5 +340,73 @@ pub(crate) fn embed_rules(
                 )),
             );
         }
+    }
+}
+
+/// Multi-agent rules: `ippo`/`irppo` need a multi-agent environment and single-agent algorithms
+/// reject one; `irppo` needs recurrent state and `ippo` warns when it has some.
+fn agent_count_rules(
+    el: &mut Elab<'_>,
+    algo: &EntryCall,
+    env: &ir::EnvInfo,
+    env_span: Span,
+    recurrent: bool,
+    torso_span: Option<Span>,
+) {
+    let name = algo.entry.name;
+    let multi = matches!(name, "ippo" | "irppo");
+    if multi && env.agents < 2 {
+        el.err(
+            Diag::error(
+                "MX0510",
+                format!("`{name}` trains independent learners on a multi-agent environment, but {} has one agent", env.id),
+                algo.span,
+                "multi-agent algorithm",
+            )
+            .with_label(env_span, "single-agent environment")
+            .with_help("use `ppo` here, or a multi-agent environment such as \"mpe::SimpleSpread-3\" or \"marl::CueRecall-2\" (`memoraxc envs` lists them)"),
+        );
+        return;
+    }
+    if !multi && env.agents > 1 {
+        el.err(
+            Diag::error(
+                "MX0510",
+                format!("`{name}` is a single-agent algorithm, but {} has {} agents", env.id, env.agents),
+                algo.span,
+                "single-agent algorithm",
+            )
+            .with_label(env_span, format!("{} agents", env.agents))
+            .with_help("use `ippo(...)` (parameters shared by all agents), or `irppo(...)` with a recurrent torso"),
+        );
+        return;
+    }
+    if name == "irppo" && !recurrent {
+        let mut d = Diag::error(
+            "MX0405",
+            "`irppo` is recurrent independent PPO, but the network keeps no recurrent state",
+            algo.span,
+            "recurrent learner",
+        )
+        .with_help(
+            "add a memory block, e.g. `torso = gru(64)`, or use `ippo` for feed-forward networks",
+        );
+        if let Some(ts) = torso_span {
+            d = d.with_label(ts, "no carry");
+        }
+        el.err(d);
+    }
+    if name == "ippo" && recurrent {
+        let mut d = Diag::warning(
+            "MX0604",
+            "`ippo` with a recurrent network: it trains with per-agent carries, which is `irppo`",
+            algo.span,
+            "ippo",
+        )
+        .with_help("write `irppo(...)` to say the learner is recurrent (same hyperparameters)");
+        if let Some(ts) = torso_span {
+            d = d.with_label(ts, "recurrent");
+        }
+        el.diags.push(d);
     }
 }

@@ -55,6 +55,7 @@ fn describe(info: &crate::check::ir::EnvInfo, json: bool) {
             "obs_dim": info.obs_dim,
             "max_steps": info.max_steps,
             "image": env_table::image_shape(&info.id).map(|(h, w, c)| [h, w, c]),
+            "agents": info.agents,
         });
         emit(format_args!("{v}"));
     } else {
@@ -72,8 +73,14 @@ fn describe(info: &crate::check::ir::EnvInfo, json: bool) {
             .max_steps
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into());
+        // multi-agent entries: spaces are per agent
+        let agents = if info.agents > 1 {
+            format!("  agents {} (spaces per agent)", info.agents)
+        } else {
+            String::new()
+        };
         emit(format_args!(
-            "{:<40} obs {:<62} [{:>3}]  act {:<24} T {}",
+            "{:<40} obs {:<62} [{:>3}]  act {:<24} T {}{agents}",
             info.id, obs, info.obs_dim, info.action_space_text, steps
         ));
     }

@@ -51,6 +51,7 @@ codes! {
     "MX0402", "algorithm cannot train a recurrent torso", "`dqn` samples single transitions from a replay buffer, so it cannot train a torso (or encoder) that keeps recurrent state.\nFix: use `r2d2(...)` (sequence replay with stored carries and burn-in), or a carry-free torso.";
     "MX0403", "wrong kind", "A head (`categorical()`, `value()`, ...) was used where a block is expected, or a block where a head, algorithm or optimizer is expected.\nFix: heads go in `actor`, `critic`, `q` or `heads(...)`; blocks in `encoder`/`torso`.";
     "MX0404", "invalid repetition", "`x * n` needs a block on the left and an integer n >= 1 on the right.\nFix: write e.g. `gru(64) * 2`.";
+    "MX0405", "algorithm needs a recurrent network", "`irppo` is recurrent independent PPO: its encoder or torso must keep recurrent state (one carry per agent).\nFix: add a memory block such as `torso = gru(64)`, or use `ippo` for feed-forward networks.";
     "MX0501", "head does not fit the action space", "`categorical()` and `q()` need a discrete action space; `gaussian()` needs a continuous (Box) one; `twin_q()` fits both (on a Box it is Q(s, a), the action joining the critic's input).\nFix: choose the head that matches the environment (`memoraxc envs NAME`).";
     "MX0502", "head does not fit the algorithm", "`ppo` needs `actor = categorical()|gaussian()` and `critic = value()`; `dqn`, `pqn` and `r2d2` need `q = q()`; `sac` needs an actor and `critic = twin_q()`.\nFix: use the slots and heads the algorithm trains.";
     "MX0503", "missing agent slot", "An agent needs `env`, `algorithm`, the head slots of its algorithm and a `train { steps = ... }` section.\nFix: add the missing slot.";
@@ -60,13 +61,14 @@ codes! {
     "MX0507", "train_frequency not a multiple of num_envs", "`dqn`, `r2d2` and `sac` take their gradient steps every `train_frequency` environment steps, counted in vector steps of `num_envs`.\nFix: make `train_frequency` a multiple of `num_envs`.";
     "MX0508", "burn-in not shorter than the sequence", "`r2d2` (and recurrent `sac`) burn in `burn_in` steps before each trained `seq_len`-long sequence without a loss, so `burn_in < seq_len` is required.\nFix: lower `burn_in` or raise `seq_len`.";
     "MX0509", "invalid train section", "`train { ... }` accepts `steps` (required), `seed`, `eval_every` and `eval_episodes`.\nFix: use those keys.";
-    "MX0510", "algorithm does not fit the environment", "The algorithm cannot act in this environment (e.g. `dqn` on a continuous action space).\nFix: use an algorithm and head that match the action space.";
+    "MX0510", "algorithm does not fit the environment", "The algorithm cannot act in this environment: `dqn` on a continuous action space, a single-agent algorithm (`ppo`, `dqn`, ...) on a multi-agent environment, or `ippo`/`irppo` on a single-agent one.\nFix: use an algorithm and head that match the environment (`memoraxc envs` shows agents and spaces).";
     "MX0520", "replay buffer smaller than a window", "`r2d2` and recurrent `sac` replay windows of consecutive steps (`burn_in + seq_len + n_step` for r2d2, `burn_in + seq_len + 1` for sac) from per-environment rings of `buffer_size / num_envs` steps; a ring must hold at least one window.\nFix: raise `buffer_size` or shorten the window.";
     "MX0521", "sac needs separate actor and critic networks", "`sac` trains the actor and the twin critics with separate losses and optimizers (a continuous critic also reads the action), so they cannot share one `network = ... -> heads(...)` body.\nFix: write `actor = ...` and `critic = twin_q()` slots.";
     "MX0522", "sac needs a squashed Gaussian", "Continuous `sac` samples `tanh(mean + std * noise)` and corrects the log-probability for the squashing; the actor head must say so.\nFix: use `actor = gaussian(squash = true)`.";
     "MX0601", "attention context shorter than the rollout", "An attention block's `ctx` is shorter than the rollout length (`num_steps`), so during training queries near the end of a rollout cannot see its beginning.\nFix: raise `ctx` to at least `num_steps`, or wrap it in `segment_recurrence` on purpose.";
     "MX0602", "unused let", "A `let` in a file that defines agents is never used.\nFix: remove it, or move reusable blocks into a library file (files without agents get no warning).";
     "MX0603", "empty file", "The file contains no items.\nFix: add an `agent` or `let`.";
+    "MX0604", "ippo with a recurrent network", "`ippo` trains a recurrent network exactly like `irppo` (per-agent carries stored at the rollout start), so the algorithm name understates the learner.\nFix: write `irppo(...)` (same hyperparameters), or use a carry-free torso.";
 }
 
 /// Look a code up (case-insensitive; `0303` and `MX0303` both work).

@@ -44,6 +44,7 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 /// Run a uniform random policy until `episodes` episodes finish. Episodes are spread over up to
 /// 16 parallel environments, each contributing a fixed quota of its *first* episodes, so short
 /// episodes are not over-represented and the result depends only on `(id, episodes, seed)`.
+/// For multi-agent ids every agent acts at random and the statistics are team returns.
 pub fn random(id: &str, episodes: usize, seed: u64) -> Result<BaselineStats, String> {
     let info = super::info(id).ok_or_else(|| format!("unknown environment `{id}`"))?;
     let n = episodes.clamp(1, 16);
@@ -51,14 +52,18 @@ pub fn random(id: &str, episodes: usize, seed: u64) -> Result<BaselineStats, Str
     let quota: Vec<usize> = (0..n)
         .map(|i| episodes / n + usize::from(i < episodes % n))
         .collect();
-    let mut policy: Vec<Rng> = (0..n).map(|i| Rng::for_index(seed, i as u64, 1)).collect();
-    let mut out = StepBatch::new(n, info.obs_dim);
+    let agents = info.agents.max(1);
+    let rows = n * agents;
+    let mut policy: Vec<Rng> = (0..rows)
+        .map(|i| Rng::for_index(seed, i as u64, 1))
+        .collect();
+    let mut out = StepBatch::new(rows, info.obs_dim);
     env.reset(seed, &mut out);
     let mut returns: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut lengths: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut actions = match &info.action {
-        ActionSpace::Discrete(_) => Actions::Discrete(vec![0; n]),
-        ActionSpace::Box { dim, .. } => Actions::Continuous(vec![0.0; n * dim]),
+        ActionSpace::Discrete(_) => Actions::Discrete(vec![0; rows]),
+        ActionSpace::Box { dim, .. } => Actions::Continuous(vec![0.0; rows * dim]),
     };
     while (0..n).any(|i| returns[i].len() < quota[i]) {
         match (&mut actions, &info.action) {
@@ -78,9 +83,10 @@ pub fn random(id: &str, episodes: usize, seed: u64) -> Result<BaselineStats, Str
         }
         env.step(&actions, &mut out);
         for i in 0..n {
-            if (out.terminated[i] || out.truncated[i]) && returns[i].len() < quota[i] {
-                returns[i].push(out.episode_return[i] as f64);
-                lengths[i].push(out.episode_length[i]);
+            let r = i * agents;
+            if (out.terminated[r] || out.truncated[r]) && returns[i].len() < quota[i] {
+                returns[i].push(out.episode_return[r] as f64);
+                lengths[i].push(out.episode_length[r]);
             }
         }
     }

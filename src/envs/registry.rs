@@ -2,6 +2,7 @@
 
 use super::VecEnv;
 use super::classic;
+use super::multiagent::{MultiEnv, MultiVectorized, recall::CueRecall, spread::SimpleSpread};
 use super::popgym::DIFFICULTY_SUFFIXES;
 use super::popgym::cards::{
     Autoencode, Concentration, CountRecall, HigherLower, RepeatFirst, RepeatPrevious,
@@ -21,9 +22,27 @@ fn boxed<E: Env + serde::Serialize + serde::de::DeserializeOwned + 'static>(
     Box::new(Vectorized::new(info, n, make))
 }
 
-/// Build `n` environments of `id` (canonical or alias); `None` for unknown ids.
+fn multi<E: MultiEnv + serde::Serialize + serde::de::DeserializeOwned + 'static>(
+    id: &str,
+    n: usize,
+    make: impl Fn() -> E,
+) -> Box<dyn VecEnv> {
+    let info = env_table::lookup(id).expect("registry id missing from env_table");
+    Box::new(MultiVectorized::new(info, n, make))
+}
+
+/// Build `n` environments of `id` (canonical or alias); `None` for unknown ids. For a
+/// multi-agent id the batch has `n * agents` rows (see `envs::multiagent`).
 pub fn make(id: &str, n: usize) -> Option<Box<dyn VecEnv>> {
     let id = env_table::canonical(id)?;
+    if let Some(k) = id.strip_prefix("mpe::SimpleSpread-") {
+        let k: usize = k.parse().ok()?;
+        return Some(multi(&id, n, || SimpleSpread::new(k)));
+    }
+    if let Some(k) = id.strip_prefix("marl::CueRecall-") {
+        let k: usize = k.parse().ok()?;
+        return Some(multi(&id, n, || CueRecall::new(k)));
+    }
     if let Some(name) = id.strip_prefix("gymnax::") {
         return Some(match name {
             "CartPole-v1" => boxed(&id, n, classic::CartPole::default),
@@ -78,13 +97,15 @@ mod tests {
         for info in env_table::all() {
             let mut env = make(&info.id, 3).unwrap_or_else(|| panic!("{} not buildable", info.id));
             assert_eq!(env.info(), &info);
-            let mut out = StepBatch::new(3, info.obs_dim);
+            let rows = 3 * info.agents;
+            assert_eq!(env.num_envs(), rows, "{}", info.id);
+            let mut out = StepBatch::new(rows, info.obs_dim);
             env.reset(1, &mut out);
-            assert_eq!(out.obs.len(), 3 * info.obs_dim, "{}", info.id);
+            assert_eq!(out.obs.len(), rows * info.obs_dim, "{}", info.id);
             let acts = match &info.action {
-                crate::check::ir::ActionSpace::Discrete(_) => Actions::Discrete(vec![0; 3]),
+                crate::check::ir::ActionSpace::Discrete(_) => Actions::Discrete(vec![0; rows]),
                 crate::check::ir::ActionSpace::Box { dim, .. } => {
-                    Actions::Continuous(vec![0.0; 3 * dim])
+                    Actions::Continuous(vec![0.0; rows * dim])
                 }
             };
             for _ in 0..5 {
