@@ -7,6 +7,7 @@
 use crate::check::ir::{ActionSpace, EnvInfo};
 
 pub mod baseline;
+pub mod bridge;
 pub mod classic;
 pub mod popgym;
 pub mod registry;
@@ -78,11 +79,25 @@ pub trait VecEnv: Send {
     fn save_state(&self) -> Vec<u8>;
     /// Restore a [`VecEnv::save_state`] snapshot; fails on corrupt bytes or another id / size.
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), String>;
+    /// The error that broke this batch, if any (bridged subprocesses can crash or hang; native
+    /// environments never fail). Once set, steps return harmless zero batches.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Build a batch of `n` environments for a canonical id (or a documented alias).
 pub fn make(id: &str, n: usize) -> Option<Box<dyn VecEnv>> {
-    registry::make(id, n)
+    try_make(id, n).ok()
+}
+
+/// Like [`make`], with the reason on failure (unknown id, bridge subprocess could not start).
+pub fn try_make(id: &str, n: usize) -> Result<Box<dyn VecEnv>, String> {
+    if bridge::is_bridge_id(id) {
+        let p = bridge::processes(n);
+        return Ok(Box::new(bridge::BridgeEnv::new(id, n, p)?));
+    }
+    registry::make(id, n).ok_or_else(|| format!("no environment `{id}`"))
 }
 
 /// The checker-facing description of an id, if known.

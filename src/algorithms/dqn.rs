@@ -192,8 +192,7 @@ impl Dqn {
         let q = lowered
             .head("q")
             .ok_or_else(|| AlgoError::Config("dqn needs a q head".into()))?;
-        let mut env = envs::make(&agent.env.id, cfg.num_envs)
-            .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
+        let mut env = envs::try_make(&agent.env.id, cfg.num_envs).map_err(AlgoError::Config)?;
         let obs_dim = env.info().obs_dim;
         let actions = match env.info().action {
             ActionSpace::Discrete(n) => n,
@@ -384,6 +383,9 @@ impl Algorithm for Dqn {
                 self.act_and_store(&valid);
             }
             drop(valid);
+            if let Some(e) = self.env.failure() {
+                return Err(AlgoError::Env(e));
+            }
             if self.env_steps >= self.cfg.learning_starts
                 && self.replay.len() >= self.cfg.batch_size
             {

@@ -128,8 +128,7 @@ impl Ppo {
         let critic = lowered
             .head("critic")
             .ok_or_else(|| AlgoError::Config("ppo needs a critic head".into()))?;
-        let mut env = envs::make(&agent.env.id, cfg.num_envs)
-            .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
+        let mut env = envs::try_make(&agent.env.id, cfg.num_envs).map_err(AlgoError::Config)?;
         let obs_dim = env.info().obs_dim;
         let action = env.info().action.clone();
         let mut batch = StepBatch::new(cfg.num_envs, obs_dim);
@@ -307,6 +306,10 @@ impl Algorithm for Ppo {
         let r = self.rollout(&valid);
         let last = self.last_values(&valid);
         drop(valid);
+        if let Some(e) = self.env.failure() {
+            self.model = Some(model);
+            return Err(AlgoError::Env(e));
+        }
         let (mut adv, ret) = gae(
             &r.rewards,
             &r.values,

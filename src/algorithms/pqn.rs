@@ -102,8 +102,7 @@ impl Pqn {
         let q = lowered
             .head("q")
             .ok_or_else(|| AlgoError::Config("pqn needs a q head".into()))?;
-        let mut env = envs::make(&agent.env.id, cfg.num_envs)
-            .ok_or_else(|| AlgoError::Config(format!("no environment `{}`", agent.env.id)))?;
+        let mut env = envs::try_make(&agent.env.id, cfg.num_envs).map_err(AlgoError::Config)?;
         let obs_dim = env.info().obs_dim;
         let actions = match env.info().action {
             ActionSpace::Discrete(n) => n,
@@ -232,6 +231,10 @@ impl Algorithm for Pqn {
             .map(|i| max_row(&q_last[i * na..(i + 1) * na]))
             .collect();
         drop(valid);
+        if let Some(e) = self.env.failure() {
+            self.model = Some(model);
+            return Err(AlgoError::Env(e));
+        }
         // next_max_q[t] = max Q(s_{t+1}) from the behaviour network
         let mut next_max = max_q[n..].to_vec();
         next_max.extend_from_slice(&last);
