@@ -119,7 +119,13 @@ fn close(a: f64, b: f64) -> bool {
 
 /// Step `n` envs for `steps` through the bridge (with `processes`), compare every output with
 /// the oracle, and return every batch.
-fn agrees_with_gymnasium(python: &Path, gym_id: &str, n: usize, steps: usize, processes: usize) -> Vec<StepBatch> {
+fn agrees_with_gymnasium(
+    python: &Path,
+    gym_id: &str,
+    n: usize,
+    steps: usize,
+    processes: usize,
+) -> Vec<StepBatch> {
     let seed = 7;
     let seeds: Vec<u64> = (0..n).map(|i| env_seed(seed, i)).collect();
     let oracle = Command::new(python)
@@ -127,7 +133,11 @@ fn agrees_with_gymnasium(python: &Path, gym_id: &str, n: usize, steps: usize, pr
         .arg(serde_json::to_string(&seeds).unwrap())
         .output()
         .unwrap();
-    assert!(oracle.status.success(), "{}", String::from_utf8_lossy(&oracle.stderr));
+    assert!(
+        oracle.status.success(),
+        "{}",
+        String::from_utf8_lossy(&oracle.stderr)
+    );
     let want: serde_json::Value = serde_json::from_slice(&oracle.stdout).unwrap();
     let mut env = BridgeEnv::new(&adapter_id(python, gym_id), n, processes).expect("bridge starts");
     let d = env.info().obs_dim;
@@ -150,20 +160,36 @@ fn agrees_with_gymnasium(python: &Path, gym_id: &str, n: usize, steps: usize, pr
         for i in 0..n {
             let w = &want["steps"][t][i];
             for k in 0..d {
-                assert!(close(b.obs[i * d + k] as f64, w[0][k].as_f64().unwrap()), "{gym_id} t={t} env {i} obs");
+                assert!(
+                    close(b.obs[i * d + k] as f64, w[0][k].as_f64().unwrap()),
+                    "{gym_id} t={t} env {i} obs"
+                );
             }
-            assert!(close(b.reward[i] as f64, w[1].as_f64().unwrap()), "{gym_id} t={t} reward");
-            assert_eq!(b.terminated[i], w[2].as_bool().unwrap(), "{gym_id} t={t} terminated");
+            assert!(
+                close(b.reward[i] as f64, w[1].as_f64().unwrap()),
+                "{gym_id} t={t} reward"
+            );
+            assert_eq!(
+                b.terminated[i],
+                w[2].as_bool().unwrap(),
+                "{gym_id} t={t} terminated"
+            );
             assert_eq!(b.truncated[i], w[3].as_bool().unwrap() && !b.terminated[i]);
             ret[i] += b.reward[i] as f64;
             len[i] += 1;
             let done = b.terminated[i] || b.truncated[i];
-            assert_eq!(b.start[i], done, "start flag marks the first observation of an episode");
+            assert_eq!(
+                b.start[i], done,
+                "start flag marks the first observation of an episode"
+            );
             if done {
                 ends += 1;
                 truncs += b.truncated[i] as usize;
                 for k in 0..d {
-                    assert!(close(b.final_obs[i * d + k] as f64, w[4][k].as_f64().unwrap()), "final_obs");
+                    assert!(
+                        close(b.final_obs[i * d + k] as f64, w[4][k].as_f64().unwrap()),
+                        "final_obs"
+                    );
                 }
                 assert!(close(b.episode_return[i] as f64, ret[i]), "episode return");
                 assert_eq!(b.episode_length[i], len[i]);
@@ -173,7 +199,10 @@ fn agrees_with_gymnasium(python: &Path, gym_id: &str, n: usize, steps: usize, pr
         }
         batches.push(b.clone());
     }
-    assert!(ends > 0, "{gym_id}: some episode must end within {steps} steps");
+    assert!(
+        ends > 0,
+        "{gym_id}: some episode must end within {steps} steps"
+    );
     if gym_id.starts_with("Pendulum") {
         assert!(truncs > 0, "Pendulum episodes end by truncation");
     }
@@ -195,14 +224,21 @@ fn bridged_envs_match_gymnasium_step_for_step() {
 fn handshake_reports_gymnasium_spaces() {
     let Some(py) = venv_python() else { return };
     let info = memoraxc::envs::bridge::spaces(&adapter_id(py, "CartPole-v1")).unwrap();
-    assert_eq!((info.obs_dim, info.action.clone()), (4, ActionSpace::Discrete(2)));
+    assert_eq!(
+        (info.obs_dim, info.action.clone()),
+        (4, ActionSpace::Discrete(2))
+    );
     assert_eq!(info.max_steps, Some(500));
     assert_eq!(info.action_space_text, "Discrete(2)");
     let info = memoraxc::envs::bridge::spaces(&adapter_id(py, "Pendulum-v1")).unwrap();
     assert_eq!(info.obs_dim, 3);
     assert_eq!(
         info.action,
-        ActionSpace::Box { dim: 1, low: vec![-2.0], high: vec![2.0] }
+        ActionSpace::Box {
+            dim: 1,
+            low: vec![-2.0],
+            high: vec![2.0]
+        }
     );
     let err = memoraxc::envs::bridge::spaces(&adapter_id(py, "NoSuchEnv-v0")).unwrap_err();
     assert!(err.contains("NoSuchEnv"), "{err}");
@@ -226,8 +262,15 @@ fn train(python: &Path, file: &Path, out: &Path, extra: &[&str]) -> std::process
 
 fn last_sps(run: &Path) -> f64 {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let sps: Vec<f64> = rows.iter().skip(1).filter_map(|r| r["sps"].as_f64()).collect();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sps: Vec<f64> = rows
+        .iter()
+        .skip(1)
+        .filter_map(|r| r["sps"].as_f64())
+        .collect();
     sps.iter().sum::<f64>() / sps.len().max(1) as f64
 }
 
@@ -250,8 +293,17 @@ fn memoraxc_trains_on_gymnasium_cartpole_and_pendulum() {
 "#,
     )
     .unwrap();
-    let check = bin().arg("check").arg(&cart).env("MEMORAXC_PYTHON", py).output().unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let check = bin()
+        .arg("check")
+        .arg(&cart)
+        .env("MEMORAXC_PYTHON", py)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let o = train(py, &cart, &dir.join("runs"), &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -259,7 +311,10 @@ fn memoraxc_trains_on_gymnasium_cartpole_and_pendulum() {
     let run = PathBuf::from(v["run"].as_str().unwrap());
     let config = std::fs::read_to_string(run.join("arch.mx")).unwrap();
     assert!(config.contains("gym::CartPole-v1"));
-    eprintln!("bridge PPO-GRU CartPole-v1 (4 envs, 1 process, dev profile): {:.0} SPS", last_sps(&run));
+    eprintln!(
+        "bridge PPO-GRU CartPole-v1 (4 envs, 1 process, dev profile): {:.0} SPS",
+        last_sps(&run)
+    );
 
     let pend = dir.join("pend.mx");
     std::fs::write(
@@ -279,9 +334,15 @@ fn memoraxc_trains_on_gymnasium_cartpole_and_pendulum() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let run = PathBuf::from(v["run"].as_str().unwrap());
-    eprintln!("bridge PPO-MLP Pendulum-v1 (4 envs, 1 process, dev profile): {:.0} SPS", last_sps(&run));
+    eprintln!(
+        "bridge PPO-MLP Pendulum-v1 (4 envs, 1 process, dev profile): {:.0} SPS",
+        last_sps(&run)
+    );
     // Pendulum returns are negative; an episode of 200 steps ended in the final evaluation
-    assert!(v["final_eval"]["return_mean"].as_f64().unwrap() < 0.0, "{v}");
+    assert!(
+        v["final_eval"]["return_mean"].as_f64().unwrap() < 0.0,
+        "{v}"
+    );
 }
 
 #[test]
@@ -294,7 +355,13 @@ fn unknown_gym_id_is_a_checker_diagnostic() {
         "agent a {\n  env = \"gym::NoSuchEnv-v0\"\n  algorithm = ppo()\n  actor = categorical()\n  critic = value()\n  train { steps = 1000 }\n}\n",
     )
     .unwrap();
-    let o = bin().arg("check").arg(&f).env("MEMORAXC_PYTHON", py).env("NO_COLOR", "1").output().unwrap();
+    let o = bin()
+        .arg("check")
+        .arg(&f)
+        .env("MEMORAXC_PYTHON", py)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("MX0216") && err.contains("NoSuchEnv"), "{err}");
@@ -311,11 +378,16 @@ fn bridge_throughput() {
         let steps = 1000;
         let t = Instant::now();
         for s in 0..steps {
-            env.step(&Actions::Discrete((0..n).map(|i| ((s + i) % 2) as u32).collect()), &mut b);
+            env.step(
+                &Actions::Discrete((0..n).map(|i| ((s + i) % 2) as u32).collect()),
+                &mut b,
+            );
         }
         assert_eq!(env.failure(), None);
         let sps = (steps * n) as f64 / t.elapsed().as_secs_f64();
-        eprintln!("bridge CartPole-v1 random actions: {n} envs, {p} process(es): {sps:.0} env steps/s");
+        eprintln!(
+            "bridge CartPole-v1 random actions: {n} envs, {p} process(es): {sps:.0} env steps/s"
+        );
         assert!(sps > 100.0);
     }
 }
@@ -348,7 +420,9 @@ fn crashed_hung_or_failing_subprocesses_are_clear_errors() {
             env.step(&Actions::Discrete(vec![0, 1]), &mut b);
         }
         assert!(t.elapsed() < Duration::from_secs(10), "{mode}: no hang");
-        let e = env.failure().unwrap_or_else(|| panic!("{mode}: failure expected"));
+        let e = env
+            .failure()
+            .unwrap_or_else(|| panic!("{mode}: failure expected"));
         assert!(e.contains(want), "{mode}: {e}");
         if mode == "crash" {
             assert!(e.contains("exit"), "{e}");
@@ -384,12 +458,26 @@ fn a_crash_during_training_keeps_the_last_checkpoint() {
             .output()
             .unwrap();
         assert!(t.elapsed() < Duration::from_secs(60));
-        assert_eq!(o.status.code(), Some(3), "{mode}: runtime failure exit code");
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{mode}: runtime failure exit code"
+        );
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(want), "{mode}: {err}");
-        let run = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
-        let ckpts: Vec<_> = std::fs::read_dir(run.join("checkpoints")).unwrap().collect();
-        assert!(ckpts.len() >= 2, "{mode}: a checkpoint before the failure survives");
+        let run = std::fs::read_dir(&out)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let ckpts: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+            .unwrap()
+            .collect();
+        assert!(
+            ckpts.len() >= 2,
+            "{mode}: a checkpoint before the failure survives"
+        );
         assert!(run.join("checkpoints/latest").exists());
     }
 }

@@ -16,7 +16,12 @@ pub struct BlocksArgs {
 pub fn markdown_table() -> String {
     let mut out = String::from("| name | kind | signature | description |\n|---|---|---|---|\n");
     for e in registry::all() {
-        let first = e.doc.split(". ").next().unwrap_or(e.doc).trim_end_matches('.');
+        let first = e
+            .doc
+            .split(". ")
+            .next()
+            .unwrap_or(e.doc)
+            .trim_end_matches('.');
         let sig = e.sig.to_string().replace('|', "\\|");
         out.push_str(&format!(
             "| `{}` | {} | `{}` | {} |\n",
@@ -78,7 +83,10 @@ pub fn run(args: BlocksArgs) -> u8 {
             super::EXIT_OK
         }
         None if args.format != "text" => {
-            eprintln!("error: unknown format `{}` (expected `text` or `md`)", args.format);
+            eprintln!(
+                "error: unknown format `{}` (expected `text` or `md`)",
+                args.format
+            );
             super::EXIT_USAGE
         }
         None => {

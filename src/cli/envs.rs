@@ -84,9 +84,20 @@ pub fn markdown_table() -> String {
         "| id | observation space | obs width | action space | max steps |\n|---|---|---|---|---|\n",
     );
     for info in env_table::all() {
-        let obs = info.obs_space.split_whitespace().collect::<Vec<_>>().join(" ");
-        let act = info.action_space_text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let steps = info.max_steps.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+        let obs = info
+            .obs_space
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let act = info
+            .action_space_text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let steps = info
+            .max_steps
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
             "| `{}` | `{obs}` | {} | `{act}` | {steps} |\n",
             info.id, info.obs_dim

@@ -67,7 +67,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for c in codes {
             assert!(c.code.len() == 6 && c.code.starts_with("MX"), "{}", c.code);
-            assert!(!c.title.is_empty() && c.explain.contains("Fix"), "{}", c.code);
+            assert!(
+                !c.title.is_empty() && c.explain.contains("Fix"),
+                "{}",
+                c.code
+            );
             assert!(seen.insert(c.code), "duplicate {}", c.code);
         }
         assert_eq!(lookup("0303").map(|c| c.code), Some("MX0303"));

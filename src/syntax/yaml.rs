@@ -154,7 +154,10 @@ fn block_under(text: &str, key_line_end: usize) -> Range<usize> {
 }
 
 fn line_end(text: &str, at: usize) -> usize {
-    text[at..].find('\n').map(|i| at + i + 1).unwrap_or(text.len())
+    text[at..]
+        .find('\n')
+        .map(|i| at + i + 1)
+        .unwrap_or(text.len())
 }
 
 struct Out<'t> {
@@ -208,7 +211,8 @@ pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
     let Value::Mapping(map) = doc else {
         return Err(YamlError {
             span: 0..text.len().min(1),
-            message: "a YAML agent config is a mapping with `agent:`, `env:`, `algorithm:`, ...".into(),
+            message: "a YAML agent config is a mapping with `agent:`, `env:`, `algorithm:`, ..."
+                .into(),
         });
     };
     let err_at = |key: &str, message: String| {
@@ -237,11 +241,19 @@ pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
         let list = match imports {
             Value::Sequence(s) => s.clone(),
             Value::String(_) => vec![imports.clone()],
-            _ => return Err(err_at("imports", "`imports` is a list of .mx file paths".into())),
+            _ => {
+                return Err(err_at(
+                    "imports",
+                    "`imports` is a list of .mx file paths".into(),
+                ));
+            }
         };
         for p in list {
             let Some(p) = p.as_str() else {
-                return Err(err_at("imports", "`imports` is a list of .mx file paths".into()));
+                return Err(err_at(
+                    "imports",
+                    "`imports` is a list of .mx file paths".into(),
+                ));
             };
             o.push("import ");
             let span = locate(text, whole.clone(), "imports", false)
@@ -253,7 +265,10 @@ pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
     }
     if let Some(lets) = map.get("lets") {
         let Value::Mapping(lets) = lets else {
-            return Err(err_at("lets", "`lets` maps names to .mx expressions".into()));
+            return Err(err_at(
+                "lets",
+                "`lets` maps names to .mx expressions".into(),
+            ));
         };
         let under = locate(text, whole.clone(), "lets", false)
             .map(|l| block_under(text, line_end(text, l.key.start)))
@@ -268,7 +283,9 @@ pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
                 });
             };
             o.push("let ");
-            let (ks, vs, ex) = loc.map(|l| (l.key, l.value, l.exact)).unwrap_or((0..0, 0..0, false));
+            let (ks, vs, ex) =
+                loc.map(|l| (l.key, l.value, l.exact))
+                    .unwrap_or((0..0, 0..0, false));
             o.mapped(&k, ks, true);
             o.push(" = ");
             o.mapped(&v, vs, ex);
@@ -276,7 +293,11 @@ pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
         }
     }
     o.push("agent ");
-    o.mapped(name, agent_loc.as_ref().map(|l| l.value.clone()).unwrap_or(0..0), true);
+    o.mapped(
+        name,
+        agent_loc.as_ref().map(|l| l.value.clone()).unwrap_or(0..0),
+        true,
+    );
     o.push(" {\n");
     for (k, v) in &map {
         let k = key_name(k);
@@ -298,9 +319,9 @@ pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
             for (fk, fv) in fields {
                 let fk = key_name(fk);
                 let floc = locate(text, under.clone(), &fk, true);
-                let (fks, fvs, fex) = floc
-                    .map(|l| (l.key, l.value, l.exact))
-                    .unwrap_or((0..0, 0..0, false));
+                let (fks, fvs, fex) =
+                    floc.map(|l| (l.key, l.value, l.exact))
+                        .unwrap_or((0..0, 0..0, false));
                 let Some(fv) = scalar_text(fv) else {
                     return Err(YamlError {
                         span: fks,
@@ -319,7 +340,9 @@ pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
         let Some(text_v) = scalar_text(v) else {
             return Err(YamlError {
                 span: ks.start..vs.end.max(ks.end),
-                message: format!("`{k}` must be a .mx expression string (or a mapping for `train`)"),
+                message: format!(
+                    "`{k}` must be a .mx expression string (or a mapping for `train`)"
+                ),
             });
         };
         o.push("  ");
@@ -397,7 +420,9 @@ pub fn from_mx(canonical: &str, name: &str, hash: &str) -> Option<String> {
         m.insert("lets".into(), Value::Mapping(lets));
     }
     let body = serde_yaml::to_string(&Value::Mapping(m)).ok()?;
-    Some(format!("# {name} ({hash}), written by `memoraxc expand --yaml`\n{body}"))
+    Some(format!(
+        "# {name} ({hash}), written by `memoraxc expand --yaml`\n{body}"
+    ))
 }
 
 #[cfg(test)]
@@ -411,7 +436,11 @@ mod tests {
         let t = to_mx(CFG).unwrap();
         assert!(t.mx.contains("agent a {"), "{}", t.mx);
         assert!(t.mx.contains("env = \"gymnax::CartPole-v1\""), "{}", t.mx);
-        assert!(t.mx.contains("train { steps = 1_000, seed = 3, }"), "{}", t.mx);
+        assert!(
+            t.mx.contains("train { steps = 1_000, seed = 3, }"),
+            "{}",
+            t.mx
+        );
         // `ffn` inside the torso string maps to the same bytes in the YAML
         let i = t.mx.find("ffn").unwrap();
         let r = t.map(i..i + 3);
@@ -425,7 +454,10 @@ mod tests {
     #[test]
     fn yaml_errors_have_spans() {
         let e = to_mx("agent: a\nenv: [unclosed\n").unwrap_err();
-        assert!(e.span.start > 0 && e.message.contains("invalid YAML"), "{e:?}");
+        assert!(
+            e.span.start > 0 && e.message.contains("invalid YAML"),
+            "{e:?}"
+        );
         let e = to_mx("env: x\n").unwrap_err();
         assert!(e.message.contains("agent: NAME"));
         let text = "agent: a\ntorso: [1, 2]\n";

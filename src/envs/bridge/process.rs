@@ -114,7 +114,9 @@ impl Worker {
                 self.kill();
                 Err(format!("{}: protocol error: {e}", self.label))
             }
-            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => Err(self.died("it closed its output")),
+            Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
+                Err(self.died("it closed its output"))
+            }
             Err(RecvTimeoutError::Timeout) => {
                 self.kill();
                 Err(format!(

@@ -122,12 +122,16 @@ impl<'a> Cursor<'a> {
 
     /// Read a `u32`.
     pub fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     /// Read an `i64`.
     pub fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(i64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 
     /// Read `n` f32 values into `out` (cleared first).
@@ -270,7 +274,13 @@ mod tests {
         let mut buf = Vec::new();
         write_frame(&mut buf, STEP, &[1, 2, 3]).unwrap();
         let f = read_frame(&mut buf.as_slice()).unwrap();
-        assert_eq!(f, Frame { tag: STEP, body: vec![1, 2, 3] });
+        assert_eq!(
+            f,
+            Frame {
+                tag: STEP,
+                body: vec![1, 2, 3]
+            }
+        );
         let garbage = b"Hello world\n".to_vec();
         assert!(read_frame(&mut garbage.as_slice()).is_err());
     }
