@@ -41,6 +41,9 @@ pub enum AlgoError {
     /// The agent cannot be trained as configured (should have been a checker error).
     #[error("{0}")]
     Config(String),
+    /// An environment failed (a bridged subprocess crashed, hung or reported an error).
+    #[error("environment failure: {0}")]
+    Env(String),
 }
 
 /// A training algorithm bound to an agent, its model and its environments.

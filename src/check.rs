@@ -6,6 +6,7 @@ pub mod bind;
 pub mod canon;
 pub mod env_table;
 pub mod eval;
+pub mod external;
 pub mod inst;
 pub mod ir;
 pub mod offpolicy_rules;
@@ -47,7 +48,30 @@ pub fn check_source(name: &str, text: &str, overrides: &[String]) -> CheckOutput
 /// Like [`check_path`], elaborating parameterless `let`s at input width `input`.
 pub fn check_path_with(path: &Path, overrides: &[String], input: usize) -> CheckOutput {
     let mut l = Loader::default();
+    let mut yaml = None;
     match std::fs::read(path) {
+        Ok(bytes) if syntax::yaml::is_yaml(path) => {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            match syntax::yaml::to_mx(&text) {
+                Ok(t) => {
+                    l.add_root_text(path, t.mx.clone().into_bytes());
+                    yaml = Some((text, t));
+                }
+                Err(e) => {
+                    let id = l.diags.add_file(path.display().to_string(), text);
+                    l.diags.push(
+                        Diag::error(
+                            "MX0107",
+                            e.message,
+                            Span::new(id, e.span.start, e.span.end),
+                            "here",
+                        )
+                        .with_help("see `memoraxc explain MX0107` for the YAML agent format"),
+                    );
+                    l.root_empty = false;
+                }
+            }
+        }
         Ok(bytes) => l.add_root_text(path, bytes),
         Err(e) => {
             let id = l.diags.add_file(path.display().to_string(), "");
@@ -59,7 +83,21 @@ pub fn check_path_with(path: &Path, overrides: &[String], input: usize) -> Check
             ));
         }
     }
-    finish(l, overrides, input)
+    let mut out = finish(l, overrides, input);
+    if let Some((text, t)) = yaml {
+        // diagnostics point into the YAML file, not the generated .mx
+        let root = FileId(0);
+        out.diagnostics.files[0].text = text;
+        for d in &mut out.diagnostics.diags {
+            for l in std::iter::once(&mut d.primary).chain(d.secondary.iter_mut()) {
+                if l.span.file == root {
+                    let r = t.map(l.span.start..l.span.end);
+                    l.span = Span::new(root, r.start, r.end);
+                }
+            }
+        }
+    }
+    out
 }
 
 struct Loaded {

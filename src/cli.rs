@@ -23,9 +23,25 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit code: runtime failure (I/O, divergence).
 pub const EXIT_RUNTIME: u8 = 3;
 
+#[cfg(feature = "cuda")]
+macro_rules! backends {
+    () => {
+        "cpu, cuda"
+    };
+}
+#[cfg(not(feature = "cuda"))]
+macro_rules! backends {
+    () => {
+        "cpu"
+    };
+}
+
+/// `memoraxc --version`: the version and the backends compiled in.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: ", backends!(), ")");
+
 /// memoraxc: write memory-RL agents in `.mx`, check them, train them.
 #[derive(Parser, Debug)]
-#[command(name = "memoraxc", version, about, long_about = None)]
+#[command(name = "memoraxc", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
@@ -65,6 +81,8 @@ pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLoc
 /// Parse arguments and run; returns the process exit code.
 pub fn run() -> u8 {
     STARTED.get_or_init(std::time::Instant::now);
+    // bridged environments: the checker asks the bridge for their spaces through this hook
+    crate::check::external::install(std::sync::Arc::new(crate::envs::bridge::spaces));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

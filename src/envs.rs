@@ -8,6 +8,7 @@
 use crate::check::ir::{ActionSpace, EnvInfo};
 
 pub mod baseline;
+pub mod bridge;
 pub mod classic;
 pub mod grid;
 pub mod multiagent;
@@ -87,18 +88,33 @@ pub trait VecEnv: Send {
     fn take_metrics(&mut self) -> Vec<(String, f32)> {
         vec![]
     }
+
+    /// The error that broke this batch, if any (bridged subprocesses can crash or hang; native
+    /// environments never fail). Once set, steps return harmless zero batches.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Build a batch of `n` environments for a canonical id (or a documented alias).
 pub fn make(id: &str, n: usize) -> Option<Box<dyn VecEnv>> {
-    registry::make(id, n)
+    try_make(id, n).ok()
+}
+
+/// Like [`make`], with the reason on failure (unknown id, bridge subprocess could not start).
+pub fn try_make(id: &str, n: usize) -> Result<Box<dyn VecEnv>, String> {
+    if bridge::is_bridge_id(id) {
+        let p = bridge::processes(n);
+        return Ok(Box::new(bridge::BridgeEnv::new(id, n, p)?));
+    }
+    registry::make(id, n).ok_or_else(|| format!("no environment `{id}`"))
 }
 
 /// Like [`make`], with the previous action and reward appended to observations where the
 /// network consumes them (`embed_action`, `embed_reward`).
-pub fn make_with(id: &str, n: usize, prev: prev::PrevInputs) -> Option<Box<dyn VecEnv>> {
-    let env = make(id, n)?;
-    Some(if prev.is_empty() {
+pub fn make_with(id: &str, n: usize, prev: prev::PrevInputs) -> Result<Box<dyn VecEnv>, String> {
+    let env = try_make(id, n)?;
+    Ok(if prev.is_empty() {
         env
     } else {
         Box::new(prev::WithPrevInputs::new(env, prev))

@@ -4,6 +4,7 @@ pub mod ast;
 pub mod comments;
 mod parser;
 pub mod printer;
+pub mod yaml;
 
 pub use parser::{MAX_NESTING, parse_override_value};
 

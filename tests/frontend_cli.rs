@@ -151,7 +151,8 @@ fn shared_counted_once() {
 fn expand_blocks_explain() {
     let (code, out, _) = mx(&["expand", "examples/dqn_cartpole.mx", "--yaml"]);
     assert_eq!(code, 0);
-    assert!(out.contains("buffer_size: 10000"), "{out}");
+    // a trainable YAML config: the algorithm is a .mx call with every default filled
+    assert!(out.contains("buffer_size = 10_000"), "{out}");
     let (code, out, _) = mx(&["blocks"]);
     assert_eq!(code, 0);
     assert!(out.contains("attention") && out.contains("mamba"));

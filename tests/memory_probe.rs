@@ -29,19 +29,19 @@ fn batch(seed: u64) -> (Vec<f32>, Vec<f32>, Vec<i64>) {
         (s >> 33) as u32
     };
     let (mut x, mut st, mut y) = (vec![0.0; T * B * 3], vec![0.0; T * B], vec![0i64; T * B]);
-    let mut first = vec![0u32; B];
+    let mut first = [0u32; B];
     for t in 0..T {
-        for i in 0..B {
+        for (i, first) in first.iter_mut().enumerate() {
             let bit = next() % 2;
             let start = t == 0 || next() % 100 < 15;
             if start {
-                first[i] = bit;
+                *first = bit;
             }
             let k = t * B + i;
             x[k * 3 + bit as usize] = 1.0;
             x[k * 3 + 2] = if start { 1.0 } else { 0.0 };
             st[k] = x[k * 3 + 2];
-            y[k] = i64::from(first[i]);
+            y[k] = i64::from(*first);
         }
     }
     (x, st, y)

@@ -336,8 +336,7 @@ pub fn make_env(
 ) -> Result<Box<dyn crate::envs::VecEnv>, super::AlgoError> {
     let (action, reward) = model.prev_inputs();
     let prev = crate::envs::prev::PrevInputs { action, reward };
-    crate::envs::make_with(id, n, prev)
-        .ok_or_else(|| super::AlgoError::Config(format!("no environment `{id}`")))
+    crate::envs::make_with(id, n, prev).map_err(super::AlgoError::Config)
 }
 
 /// Sum of two optional auxiliary losses.

@@ -327,6 +327,9 @@ impl Algorithm for Dqn {
                 self.act_and_store(&valid);
             }
             drop(valid);
+            if let Some(e) = self.env.failure() {
+                return Err(AlgoError::Env(e));
+            }
             if self.env_steps >= self.cfg.learning_starts
                 && self.replay.len() >= self.cfg.batch_size
             {

@@ -61,7 +61,7 @@ pub fn evaluate(
     let model = model.valid();
     let (action, reward) = model.prev_inputs();
     let prev = envs::prev::PrevInputs { action, reward };
-    let mut env = envs::make_with(env_id, num_envs, prev)?;
+    let mut env = envs::make_with(env_id, num_envs, prev).ok()?;
     let info = env.info().clone();
     let agents = info.agents.max(1);
     let rows = num_envs * agents;

@@ -322,6 +322,10 @@ impl Algorithm for Ppo {
         let mut r = self.rollout(&valid);
         let last = self.last_values(&valid);
         drop(valid);
+        if let Some(e) = self.env.failure() {
+            self.model = Some(model);
+            return Err(AlgoError::Env(e));
+        }
         let mut extra = match &mut self.intrinsic {
             Some(i) => i.add_rewards(&r.obs, &r.actions, &mut r.rewards),
             None => BTreeMap::new(),

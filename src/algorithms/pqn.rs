@@ -231,6 +231,10 @@ impl Algorithm for Pqn {
             .map(|i| max_row(&q_last[i * na..(i + 1) * na]))
             .collect();
         drop(valid);
+        if let Some(e) = self.env.failure() {
+            self.model = Some(model);
+            return Err(AlgoError::Env(e));
+        }
         // next_max_q[t] = max Q(s_{t+1}) from the behaviour network
         let mut next_max = max_q[n..].to_vec();
         next_max.extend_from_slice(&last);

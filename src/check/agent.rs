@@ -165,10 +165,41 @@ pub fn check_agent<'a>(
             missing(el, "env", "add e.g. `env = \"gymnax::CartPole-v1\"`");
             None
         }
-        Some(s) => el
-            .value(s.expr, &env0, s.file, Ty::Sym(&[]), "env")
-            .and_then(|(v, vspan)| {
-                let id = v.as_str().unwrap_or_default().to_string();
+        Some(s) => {
+            let given = match super::external::call_id(s.expr) {
+                Some(Ok(id)) => Some((id, sp(s.file, s.expr.span))),
+                Some(Err(why)) => {
+                    el.err(
+                        Diag::error("MX0208", why, sp(s.file, s.expr.span), "malformed")
+                            .with_help("write `env = external(\"python my_env.py --flag\")`"),
+                    );
+                    None
+                }
+                None => el
+                    .value(s.expr, &env0, s.file, Ty::Sym(&[]), "env")
+                    .map(|(v, vspan)| (v.as_str().unwrap_or_default().to_string(), vspan)),
+            };
+            given.and_then(|(id, vspan)| {
+                if super::external::is_external(&id) {
+                    return match super::external::resolve(&id) {
+                        Ok(info) => Some((info, vspan)),
+                        Err(why) => {
+                            el.err(
+                                Diag::error(
+                                    "MX0216",
+                                    format!("cannot get the spaces of \"{id}\": {why}"),
+                                    vspan,
+                                    "bridge handshake failed",
+                                )
+                                .with_help(
+                                    "install the adapter (`pip install bridge/python`), set \
+                                     MEMORAXC_PYTHON to its interpreter; see docs/bridge.md",
+                                ),
+                            );
+                            None
+                        }
+                    };
+                }
                 match env_table::lookup(&id) {
                     Some(info) => Some((info, vspan)),
                     None => {
@@ -188,7 +219,8 @@ pub fn check_agent<'a>(
                         None
                     }
                 }
-            }),
+            })
+        }
     };
     // algorithm
     let algo = match slots.get("algorithm") {

@@ -7,6 +7,31 @@ use crate::check::registry::{self, Def, Entry};
 pub struct BlocksArgs {
     /// A block, head, algorithm or optimizer name; without one, list all.
     pub name: Option<String>,
+    /// Output format of the list: `text`, or `md` (the README's block table).
+    #[arg(long, default_value = "text")]
+    pub format: String,
+}
+
+/// The whole registry as a Markdown table (the README embeds it; a test keeps them equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| name | kind | signature | description |\n|---|---|---|---|\n");
+    for e in registry::all() {
+        let first = e
+            .doc
+            .split(". ")
+            .next()
+            .unwrap_or(e.doc)
+            .trim_end_matches('.');
+        let sig = e.sig.to_string().replace('|', "\\|");
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} |\n",
+            e.name,
+            e.cat.name(),
+            sig,
+            first.replace('|', "\\|")
+        ));
+    }
+    out
 }
 
 fn default_text(d: &Def) -> String {
@@ -53,6 +78,17 @@ pub fn entry_doc(e: &Entry) -> String {
 /// Run the subcommand; returns the exit code.
 pub fn run(args: BlocksArgs) -> u8 {
     match args.name {
+        None if args.format == "md" => {
+            print!("{}", markdown_table());
+            super::EXIT_OK
+        }
+        None if args.format != "text" => {
+            eprintln!(
+                "error: unknown format `{}` (expected `text` or `md`)",
+                args.format
+            );
+            super::EXIT_USAGE
+        }
         None => {
             let mut last = None;
             for e in registry::all() {

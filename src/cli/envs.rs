@@ -16,7 +16,7 @@ pub struct EnvsArgs {
     /// Seed for the baseline.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output format: `text` or `json`.
+    /// Output format: `text`, `json`, or `md` (the README's environment table).
     #[arg(long, default_value = "text")]
     pub format: String,
 }
@@ -86,8 +86,40 @@ fn describe(info: &crate::check::ir::EnvInfo, json: bool) {
     }
 }
 
+/// Every registered environment as a Markdown table (the README embeds it; a test keeps them equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| id | observation space | obs width | action space | max steps |\n|---|---|---|---|---|\n",
+    );
+    for info in env_table::all() {
+        let obs = info
+            .obs_space
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let act = info
+            .action_space_text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let steps = info
+            .max_steps
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "| `{}` | `{obs}` | {} | `{act}` | {steps} |\n",
+            info.id, info.obs_dim
+        ));
+    }
+    out
+}
+
 /// Run the subcommand; returns the exit code.
 pub fn run(args: EnvsArgs) -> u8 {
+    if args.format == "md" && args.id.is_none() {
+        print!("{}", markdown_table());
+        return super::EXIT_OK;
+    }
     let json = match args.format.as_str() {
         "json" => true,
         "text" => false,

@@ -38,7 +38,13 @@ pub fn run(args: ExpandArgs) -> u8 {
         return super::EXIT_USER;
     };
     if args.yaml {
-        print!("{}", crate::report::expand::agent_yaml(a));
+        match crate::syntax::yaml::from_mx(&a.canonical, &a.name, &a.hash) {
+            Some(y) => print!("{y}"),
+            None => {
+                eprintln!("error: could not write `{}` as YAML", a.name);
+                return super::EXIT_RUNTIME;
+            }
+        }
     } else {
         println!("# {} ({})", a.name, a.hash);
         print!("{}", a.canonical);

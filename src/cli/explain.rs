@@ -12,7 +12,7 @@ pub fn run(args: ExplainArgs) -> u8 {
     use crate::diag::codes;
     match args.code {
         None => {
-            for c in codes::CODES {
+            for c in codes::all() {
                 println!("{}  {}", c.code, c.title);
             }
             super::EXIT_OK

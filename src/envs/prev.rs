@@ -140,6 +140,12 @@ impl VecEnv for WithPrevInputs {
     fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.inner.load_state(bytes)
     }
+    fn take_metrics(&mut self) -> Vec<(String, f32)> {
+        self.inner.take_metrics()
+    }
+    fn failure(&self) -> Option<String> {
+        self.inner.failure()
+    }
 }
 
 #[cfg(test)]

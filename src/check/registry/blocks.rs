@@ -254,7 +254,7 @@ pub const BLOCKS: &[Entry] = &[
         params: &[p("h", Ty::Int, Def::Req, Range::Pos, "hidden width")],
         variadic: None,
         sig: "F -> h carry mingru(h: h)",
-        doc: "MinGRU (log-space parallel scan), bias-free gate and candidate. params = 2*F*h.",
+        doc: "MinGRU: bias-free gate and candidate, h = (1 - z) h + z g(v) as one fused linear scan (sequential in time, same numerics as stepping). params = 2*F*h.",
     },
     Entry {
         name: "attention",
