@@ -15,9 +15,14 @@ use memoraxc::envs;
 use memoraxc::lower::ir_builder as b;
 use memoraxc::train::{self, Backend, TrainError, TrainOptions, checkpoint, metrics};
 
-/// Training seeds the shared device RNG before initialising parameters: runs in parallel test
-/// threads would interleave their draws, so every run here holds this lock.
+/// Training seeds the shared device RNG before initialising parameters, and loading a checkpoint
+/// lowers a model (more draws): tests in parallel threads would interleave their draws, so every
+/// test here holds this lock from start to end.
 static RUNS: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    RUNS.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn out_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("mx-resume-{tag}-{}", std::process::id()));
@@ -172,7 +177,6 @@ fn rows(dir: &Path) -> Vec<BTreeMap<String, f64>> {
 }
 
 fn run(agent: &Agent, opts: TrainOptions) -> Result<train::RunSummary, TrainError> {
-    let _guard = RUNS.lock().unwrap_or_else(|e| e.into_inner());
     train::run(agent, &opts)
 }
 
@@ -231,26 +235,31 @@ fn assert_resume_exact(tag: &str, agent: &Agent, k: u64) {
 
 #[test]
 fn ppo_mlp_resume_is_exact() {
+    let _guard = serial();
     assert_resume_exact("ppo-mlp", &ppo(false), 2);
 }
 
 #[test]
 fn ppo_gru_resume_is_exact() {
+    let _guard = serial();
     assert_resume_exact("ppo-gru", &ppo(true), 3);
 }
 
 #[test]
 fn irppo_resume_is_exact() {
+    let _guard = serial();
     assert_resume_exact("irppo", &irppo(), 3);
 }
 
 #[test]
 fn dqn_resume_is_exact() {
+    let _guard = serial();
     assert_resume_exact("dqn", &dqn(), 2);
 }
 
 #[test]
 fn pqn_gru_resume_is_exact() {
+    let _guard = serial();
     assert_resume_exact("pqn-gru", &pqn(), 3);
 }
 
@@ -261,6 +270,7 @@ fn from_text(src: &str) -> Agent {
 
 #[test]
 fn r2d2_gru_resume_is_exact() {
+    let _guard = serial();
     let a = from_text(
         r#"agent r2d2 {
   env = "popgym::PositionOnlyCartPoleEasy"
@@ -278,6 +288,7 @@ fn r2d2_gru_resume_is_exact() {
 
 #[test]
 fn sac_resume_is_exact() {
+    let _guard = serial();
     let a = from_text(
         r#"agent sac {
   env = "gymnax::Pendulum-v1"
@@ -293,6 +304,7 @@ fn sac_resume_is_exact() {
 
 #[test]
 fn discrete_sac_gru_resume_is_exact() {
+    let _guard = serial();
     let a = from_text(
         r#"agent sac_gru {
   env = "gymnax::CartPole-v1"
@@ -340,6 +352,7 @@ fn resume_err(agent: &Agent, dir: &Path) -> String {
 
 #[test]
 fn corrupt_and_foreign_checkpoints_are_clear_errors() {
+    let _guard = serial();
     let agent = dqn();
     let (dir, ckpt) = one_iteration("corrupt", &agent);
     let backup = |f: &str| std::fs::read(ckpt.join(f)).expect("read");
@@ -404,6 +417,7 @@ fn only_run(out: &Path) -> PathBuf {
 
 #[test]
 fn killed_binary_resumes_to_the_uninterrupted_parameters() {
+    let _guard = serial();
     let (oa, ob) = (out_dir("bin-a"), out_dir("bin-b"));
     let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
     let st = memoraxc(&["--out", &s(&oa)]).output().expect("runs");
@@ -470,6 +484,7 @@ fn killed_binary_resumes_to_the_uninterrupted_parameters() {
 
 #[test]
 fn binary_rejects_corrupt_and_foreign_checkpoints_without_panicking() {
+    let _guard = serial();
     let out = out_dir("bin-err");
     let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
     let one = Command::new(env!("CARGO_BIN_EXE_memoraxc"))
