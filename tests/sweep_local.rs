@@ -83,7 +83,7 @@ fn local_sweep_kill_resume_report_and_plot() {
     let out = tmp("local");
     // create the 2×2 sweep without launching it
     let created = json(
-        with_sets(bin().arg("sweep").arg(example("ppo_cartpole.mx")))
+        &with_sets(bin().arg("sweep").arg(example("ppo_cartpole.mx")))
             .args(["--grid", "optimizer.lr=1e-3,3e-4", "--seeds", "0..1"])
             .args(["--no-launch", "--format", "json", "--out"])
             .arg(&out)
@@ -176,7 +176,7 @@ fn local_sweep_kill_resume_report_and_plot() {
     // the killed-and-resumed run equals the plain command with the same settings, bit for bit
     let plain_out = out.join("plain");
     let plain = json(
-        with_sets(bin().arg("train").arg(example("ppo_cartpole.mx")))
+        &with_sets(bin().arg("train").arg(example("ppo_cartpole.mx")))
             .args(["--set", "optimizer.lr=1e-3", "--seed", "1", "-q"])
             .args(["--format", "json", "--out"])
             .arg(&plain_out)
