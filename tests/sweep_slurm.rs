@@ -30,6 +30,8 @@ impl Cluster {
         let o = Command::new("bash")
             .arg(repo().join(".ci/slurm/up.sh"))
             .arg(&scratch)
+            // a watchdog stops the daemons should this process die without dropping the cluster
+            .env("MX_SLURM_OWNER", std::process::id().to_string())
             .output()
             .map_err(|e| format!("cannot run bash: {e}"))?;
         let out = String::from_utf8_lossy(&o.stdout).into_owned();

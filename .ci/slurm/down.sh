@@ -3,6 +3,12 @@
 # SCRATCH/pids (TERM, then KILL after 10 s), newest first. Safe to run twice.
 set -uo pipefail
 scratch=${1:?usage: down.sh SCRATCH_DIR}
+# the watchdog of up.sh (unless it is the one running this script)
+if [ -f "$scratch/watchdog.pid" ]; then
+    w=$(cat "$scratch/watchdog.pid")
+    [ "$w" = "$PPID" ] || [ "$w" = "$$" ] || kill -TERM "$w" 2>/dev/null || true
+    rm -f "$scratch/watchdog.pid"
+fi
 [ -f "$scratch/pids" ] || exit 0
 if [ -f "$scratch/slurm.conf" ]; then
     SLURM_CONF="$scratch/slurm.conf" timeout 10 scancel --quiet --full "--cluster=mxci" \

@@ -5,6 +5,9 @@
 #   .ci/slurm/up.sh SCRATCH      # then: export SLURM_CONF=SCRATCH/slurm.conf
 #   .ci/slurm/down.sh SCRATCH    # stops exactly the daemons this script started (SCRATCH/pids)
 #
+# With MX_SLURM_OWNER=PID (the test process), a watchdog runs down.sh once PID is gone, so the
+# daemons are stopped even when the test is killed before it can tear them down itself.
+#
 # Installs Debian's slurm-wlm and munge (--no-install-recommends) when they are missing and this
 # runs as root. Exit status 77 with a line "skipped: <reason>" when the cluster cannot be started
 # here (not root, no apt, daemons do not come up); any other failure is a real error.
@@ -47,6 +50,15 @@ done
 mkdir -p "$scratch"/{munge,state,spool,log}
 chmod 755 "$scratch/munge"
 : >"$scratch/pids"
+if [ -n "${MX_SLURM_OWNER:-}" ]; then
+    down=$(cd "$(dirname "$0")" && pwd)/down.sh
+    owner=$MX_SLURM_OWNER
+    (
+        while kill -0 "$owner" 2>/dev/null; do sleep 1; done
+        exec bash "$down" "$scratch"
+    ) </dev/null >/dev/null 2>&1 &
+    echo "$!" >"$scratch/watchdog.pid"
+fi
 
 head -c 1024 /dev/urandom >"$scratch/munge/munge.key"
 chmod 400 "$scratch/munge/munge.key"
