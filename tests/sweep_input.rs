@@ -99,7 +99,10 @@ fn an_edited_or_damaged_manifest_is_an_error_and_nothing_is_overwritten() {
     let good = std::fs::read_to_string(&path).unwrap();
     for (bad, needle) in [
         (good.replace("\"seed\":1", "\"seed\":7"), "line 2"),
-        (good.lines().next().unwrap().to_string() + "\n", "runs listed"),
+        (
+            good.lines().next().unwrap().to_string() + "\n",
+            "runs listed",
+        ),
         (good.clone() + "{not json\n", "line 3"),
         (good.replace("runs/0001", "runs/elsewhere"), "line 2"),
         (String::new(), "empty manifest"),
@@ -113,7 +116,10 @@ fn an_edited_or_damaged_manifest_is_an_error_and_nothing_is_overwritten() {
             let o = bin().args(&cmd).arg(&dir).output().unwrap();
             let e = stderr(&o);
             assert_eq!(o.status.code(), Some(1), "{cmd:?}: {e}");
-            assert!(e.contains("manifest.jsonl") && e.contains(needle), "{cmd:?}: {e}");
+            assert!(
+                e.contains("manifest.jsonl") && e.contains(needle),
+                "{cmd:?}: {e}"
+            );
         }
         let o = bin()
             .args(["train", "--sweep"])
@@ -124,7 +130,10 @@ fn an_edited_or_damaged_manifest_is_an_error_and_nothing_is_overwritten() {
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), bad, "overwritten");
         assert!(
-            std::fs::read_dir(dir.join("runs")).unwrap().next().is_none(),
+            std::fs::read_dir(dir.join("runs"))
+                .unwrap()
+                .next()
+                .is_none(),
             "a run started from a damaged manifest"
         );
     }
@@ -163,7 +172,13 @@ fn missing_sbatch_is_a_clear_error_and_the_script_is_written() {
         .args(["--grid", "optimizer.lr=1e-3,3e-4", "--seeds", "0..2"])
         .args(["--launcher", "slurm", "--jobs", "2", "--partition", "short"])
         .args(["--time", "00:10:00", "--cpus-per-task", "2", "--gpus", "1"])
-        .args(["--backend", "cuda", "--sbatch-arg=--mem=2G", "--submit", "--out"])
+        .args([
+            "--backend",
+            "cuda",
+            "--sbatch-arg=--mem=2G",
+            "--submit",
+            "--out",
+        ])
         .arg(&out)
         .env("PATH", out.join("no-bin"))
         .output()
@@ -191,7 +206,10 @@ fn missing_sbatch_is_a_clear_error_and_the_script_is_written() {
     ] {
         assert!(script.contains(line), "missing {line}:\n{script}");
     }
-    assert!(script.contains(&format!("#SBATCH --output={}/logs/slurm-%A_%a.log", dir.display())));
+    assert!(script.contains(&format!(
+        "#SBATCH --output={}/logs/slurm-%A_%a.log",
+        dir.display()
+    )));
     std::fs::remove_dir_all(&out).ok();
 }
 
@@ -271,8 +289,16 @@ fn report_statistics_match_independent_values() {
         rb["mean"]["lo"].as_f64().unwrap(),
         rb["mean"]["hi"].as_f64().unwrap(),
     );
-    assert!((lo - (19.5 - half)).abs() < 0.15 * half, "{lo} vs {}", 19.5 - half);
-    assert!((hi - (19.5 + half)).abs() < 0.15 * half, "{hi} vs {}", 19.5 + half);
+    assert!(
+        (lo - (19.5 - half)).abs() < 0.15 * half,
+        "{lo} vs {}",
+        19.5 - half
+    );
+    assert!(
+        (hi - (19.5 + half)).abs() < 0.15 * half,
+        "{hi} vs {}",
+        19.5 + half
+    );
     // deterministic for a seed, different for another
     assert_eq!(v, report(&[&root.join("a"), &root.join("b")], &[]));
     // (compare whole rows: the bootstrap means of integer scores lie on a 1/40 lattice, so a

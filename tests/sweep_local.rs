@@ -153,7 +153,11 @@ fn local_sweep_kill_resume_report_and_plot() {
     let steps: Vec<f64> = std::fs::read_to_string(run1.join("metrics.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["env_steps"].as_f64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["env_steps"]
+                .as_f64()
+                .unwrap()
+        })
         .collect();
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
     assert_eq!(steps.last(), Some(&8192.0));
@@ -221,7 +225,12 @@ fn local_sweep_kill_resume_report_and_plot() {
         );
         let (min, max) = (scores[0].min(scores[1]), scores[0].max(scores[1]));
         assert!(min <= lo && lo <= mean && mean <= hi && hi <= max, "{row}");
-        assert!(row["program"].as_str().unwrap().contains("agent ppo_cartpole"));
+        assert!(
+            row["program"]
+                .as_str()
+                .unwrap()
+                .contains("agent ppo_cartpole")
+        );
     }
     let md = ok(&bin().arg("report").arg(&dir).output().unwrap());
     assert!(md.contains("| optimizer.lr=1e-3 | 2 |"), "{md}");
@@ -237,7 +246,10 @@ fn local_sweep_kill_resume_report_and_plot() {
         .args(["--format", "latex"])
         .output()
         .unwrap());
-    assert!(tex.contains("\\toprule") && tex.contains("optimizer.lr=1e-3 & 2 &"), "{tex}");
+    assert!(
+        tex.contains("\\toprule") && tex.contains("optimizer.lr=1e-3 & 2 &"),
+        "{tex}"
+    );
     let csv = ok(&bin()
         .arg("report")
         .arg(&dir)
@@ -265,7 +277,15 @@ fn local_sweep_kill_resume_report_and_plot() {
 fn local_launcher_runs_a_sweep_in_one_command() {
     let out = tmp("one");
     let o = with_sets(bin().arg("sweep").arg(example("ppo_cartpole.mx")))
-        .args(["--set", "train.steps=1024", "--seeds", "3..4", "-j", "2", "--out"])
+        .args([
+            "--set",
+            "train.steps=1024",
+            "--seeds",
+            "3..4",
+            "-j",
+            "2",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();

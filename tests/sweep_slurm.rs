@@ -127,7 +127,10 @@ fn wait_done(c: &Cluster, dir: &Path, job: &str, limit: Duration) -> usize {
                 .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
                 .collect::<Vec<_>>()
         );
-        assert!(t0.elapsed() < limit, "runs not done after {limit:?}: {st:?}");
+        assert!(
+            t0.elapsed() < limit,
+            "runs not done after {limit:?}: {st:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -158,7 +161,12 @@ fn slurm_job_array_sweep_on_a_real_cluster() {
         .memoraxc()
         .arg("sweep")
         .arg(repo().join("examples/ppo_cartpole.mx"))
-        .args(["--set", "algorithm.num_envs=4", "--set", "algorithm.num_steps=64"])
+        .args([
+            "--set",
+            "algorithm.num_envs=4",
+            "--set",
+            "algorithm.num_steps=64",
+        ])
         .args(["--set", "train.steps=1024", "--set", "train.eval_every=512"])
         .args(["--set", "train.eval_episodes=4"])
         .args(["--grid", "optimizer.lr=1e-3,3e-4", "--seeds", "0..1"])
@@ -188,10 +196,8 @@ fn slurm_job_array_sweep_on_a_real_cluster() {
         );
     }
     let attempt_of = |i: usize| -> serde_json::Value {
-        serde_json::from_slice(
-            &std::fs::read(dir.join(format!("runs/{i:04}/done.json"))).unwrap(),
-        )
-        .unwrap()
+        serde_json::from_slice(&std::fs::read(dir.join(format!("runs/{i:04}/done.json"))).unwrap())
+            .unwrap()
     };
     assert_eq!(attempt_of(3)["env_steps"], 1024);
     let run_s = t0.elapsed().as_secs_f64() - up_s;
@@ -207,7 +213,10 @@ fn slurm_job_array_sweep_on_a_real_cluster() {
     .unwrap();
     let rows = rep.as_array().unwrap();
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r["n"] == 2 && r["missing"] == 0), "{rep}");
+    assert!(
+        rows.iter().all(|r| r["n"] == 2 && r["missing"] == 0),
+        "{rep}"
+    );
     let md = ok(&cluster.memoraxc().arg("report").arg(&dir).output().unwrap());
     println!("{md}");
 

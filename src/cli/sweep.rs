@@ -183,7 +183,10 @@ fn new_sweep(a: &NewSweepArgs) -> Result<u8, SweepError> {
     let json = a.format == Format::Json;
     let file = a.file.clone().expect("required by clap");
     if !file.exists() {
-        return Err(SweepError::User(format!("{}: no such file", file.display())));
+        return Err(SweepError::User(format!(
+            "{}: no such file",
+            file.display()
+        )));
     }
     let axes = grid::parse_axes(&a.grid, &a.set)?;
     let seeds = a.seeds.as_deref().map(grid::parse_seeds).transpose()?;
@@ -235,7 +238,10 @@ fn new_sweep(a: &NewSweepArgs) -> Result<u8, SweepError> {
     let code = match a.launcher {
         Launcher::Local if a.no_launch => {
             if json {
-                println!("{}", serde_json::json!({ "sweep": sw.dir, "runs": sw.len() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "sweep": sw.dir, "runs": sw.len() })
+                );
             } else {
                 println!("launch with: memoraxc sweep resubmit {}", sw.dir.display());
             }
@@ -286,7 +292,12 @@ fn all(sw: &Sweep) -> Vec<usize> {
     (0..sw.len()).collect()
 }
 
-fn submit(sw: &Sweep, indices: &[usize], jobs: Option<usize>, json: bool) -> Result<u8, SweepError> {
+fn submit(
+    sw: &Sweep,
+    indices: &[usize],
+    jobs: Option<usize>,
+    json: bool,
+) -> Result<u8, SweepError> {
     let job = slurm::submit(sw, indices, jobs)?;
     if json {
         println!(
@@ -377,7 +388,9 @@ fn status(a: &StatusArgs) -> Result<u8, SweepError> {
         total(State::Pending)
     );
     let steps = |r: &sweep::status::RunStatus| {
-        r.env_steps.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
+        r.env_steps
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into())
     };
     println!(
         "{:>5}  {:<8}  {:>6}  {:>10}  {:<30}  detail",
@@ -425,7 +438,11 @@ fn resubmit(a: &ResubmitArgs) -> Result<u8, SweepError> {
     } else {
         Launcher::Local
     });
-    println!("resubmitting {} run(s): {}", pick.len(), slurm::array_spec(&pick, None));
+    println!(
+        "resubmitting {} run(s): {}",
+        pick.len(),
+        slurm::array_spec(&pick, None)
+    );
     match launcher {
         Launcher::Local => launch_local(&sw, &pick, a.launch.jobs, a.launch.quiet, false),
         Launcher::Slurm => submit(&sw, &pick, a.launch.jobs.or(sw.spec.launcher.jobs), false),

@@ -210,7 +210,12 @@ mod tests {
         let axes = parse_axes(&["a=1,2".into(), "b=x,y".into()], &[]).unwrap();
         assert_eq!(
             product(&axes),
-            [["a=1", "b=x"], ["a=1", "b=y"], ["a=2", "b=x"], ["a=2", "b=y"]]
+            [
+                ["a=1", "b=x"],
+                ["a=1", "b=y"],
+                ["a=2", "b=x"],
+                ["a=2", "b=y"]
+            ]
         );
         assert_eq!(product(&[]), [Vec::<String>::new()]);
     }

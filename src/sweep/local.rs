@@ -91,7 +91,10 @@ pub fn launch(
         }
     };
     if !out.skipped.is_empty() {
-        say(format!("{} run(s) already done, skipped", out.skipped.len()));
+        say(format!(
+            "{} run(s) already done, skipped",
+            out.skipped.len()
+        ));
     }
     let logs = sweep.dir.join("logs");
     std::fs::create_dir_all(&logs).map_err(io_err(&logs))?;

@@ -135,7 +135,10 @@ pub fn collect(dirs: &[PathBuf], metric: &Metric) -> Result<Vec<Group>, SweepErr
     };
     for d in dirs {
         if !d.exists() {
-            return Err(SweepError::User(format!("{}: no such directory", d.display())));
+            return Err(SweepError::User(format!(
+                "{}: no such directory",
+                d.display()
+            )));
         }
         if Sweep::is_sweep_dir(d) {
             let s = Sweep::load(d)?;
@@ -167,7 +170,10 @@ pub fn collect(dirs: &[PathBuf], metric: &Metric) -> Result<Vec<Group>, SweepErr
                     r.display()
                 )));
             }
-            let hash = read_text(&r.join("hash")).unwrap_or_default().trim().to_string();
+            let hash = read_text(&r.join("hash"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             let agent = config_field(&r, "agent").unwrap_or_else(|| "agent".into());
             add(
                 &mut groups,

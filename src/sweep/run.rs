@@ -72,7 +72,10 @@ pub fn agent_of(sweep: &Sweep, index: usize, json: bool) -> Result<check::ir::Ag
         .find(|a| a.name == sweep.spec.agent)
         .ok_or_else(|| SweepError::Corrupt {
             path: name.clone(),
-            reason: format!("configuration {} has no agent `{}`", e.config, sweep.spec.agent),
+            reason: format!(
+                "configuration {} has no agent `{}`",
+                e.config, sweep.spec.agent
+            ),
         })?;
     if agent.hash != cfg.hash {
         return Err(SweepError::Corrupt {

@@ -136,11 +136,7 @@ pub fn write_script(sweep: &Sweep, o: &SlurmOptions) -> Result<PathBuf, SweepErr
 
 /// Submit the script for `indices` (all runs when they are all of them) with `%jobs`; records
 /// the submission and returns the job id.
-pub fn submit(
-    sweep: &Sweep,
-    indices: &[usize],
-    jobs: Option<usize>,
-) -> Result<String, SweepError> {
+pub fn submit(sweep: &Sweep, indices: &[usize], jobs: Option<usize>) -> Result<String, SweepError> {
     let script = sweep.dir.join(SCRIPT);
     if !script.is_file() {
         return Err(SweepError::User(format!(

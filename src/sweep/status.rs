@@ -123,7 +123,10 @@ fn local_state(run: &Path, host: &str) -> (State, String) {
         }
         return (
             State::Failed,
-            format!("process {} is gone (killed?); resumes from its checkpoint", a.pid),
+            format!(
+                "process {} is gone (killed?); resumes from its checkpoint",
+                a.pid
+            ),
         );
     }
     if marks::failure(run).is_some() {
@@ -151,7 +154,10 @@ fn slurm_state(
             } else {
                 "not finished".into()
             };
-            (State::Failed, format!("{task} {}: {why}", st.to_lowercase()))
+            (
+                State::Failed,
+                format!("{task} {}: {why}", st.to_lowercase()),
+            )
         }
         None => (
             State::Failed,

@@ -40,7 +40,10 @@ fn est(e: &Estimate) -> String {
 }
 
 fn caption(rows: &[Row], metric: &Metric, boot: &Bootstrap) -> String {
-    let mut envs: Vec<&str> = rows.iter().flat_map(|r| r.envs.iter().map(String::as_str)).collect();
+    let mut envs: Vec<&str> = rows
+        .iter()
+        .flat_map(|r| r.envs.iter().map(String::as_str))
+        .collect();
     envs.sort();
     envs.dedup();
     let missing: usize = rows.iter().map(|r| r.missing).sum();
@@ -48,7 +51,11 @@ fn caption(rows: &[Row], metric: &Metric, boot: &Bootstrap) -> String {
         "{} on {}; n: seeds per configuration; IQM: interquartile mean (25 % trimmed); \
          95 % CIs from a stratified bootstrap ({} resamples, seed {}), after Agarwal et al. (2021).",
         capitalise(&metric.describe()),
-        if envs.is_empty() { "-".into() } else { envs.join(", ") },
+        if envs.is_empty() {
+            "-".into()
+        } else {
+            envs.join(", ")
+        },
         boot.reps,
         boot.seed
     );
@@ -170,7 +177,13 @@ fn csv(rows: &[Row]) -> String {
         "configuration,agent,env,hash,n,missing,mean,mean_lo,mean_hi,iqm,iqm_lo,iqm_hi\n",
     );
     for r in rows {
-        let f = |x: f64| if x.is_finite() { format!("{x}") } else { String::new() };
+        let f = |x: f64| {
+            if x.is_finite() {
+                format!("{x}")
+            } else {
+                String::new()
+            }
+        };
         s += &format!(
             "{},{},{},{},{},{},{},{},{},{},{},{}\n",
             csv_cell(&r.group.label),
