@@ -42,11 +42,21 @@ pub fn check_path(path: &Path, overrides: &[String]) -> CheckOutput {
 pub fn check_source(name: &str, text: &str, overrides: &[String]) -> CheckOutput {
     let mut l = Loader::default();
     l.add_root_text(Path::new(name), text.as_bytes().to_vec());
-    finish(l, overrides, DEFAULT_LET_INPUT)
+    finish(l, overrides, DEFAULT_LET_INPUT, "--set")
+}
+
+/// Like [`check_path`], with the overrides shown in diagnostics as given by `flag` (e.g.
+/// `--grid`), so that errors name the flag they came from.
+pub fn check_path_from(path: &Path, overrides: &[String], flag: &str) -> CheckOutput {
+    load_and_finish(path, overrides, DEFAULT_LET_INPUT, flag)
 }
 
 /// Like [`check_path`], elaborating parameterless `let`s at input width `input`.
 pub fn check_path_with(path: &Path, overrides: &[String], input: usize) -> CheckOutput {
+    load_and_finish(path, overrides, input, "--set")
+}
+
+fn load_and_finish(path: &Path, overrides: &[String], input: usize, flag: &str) -> CheckOutput {
     let mut l = Loader::default();
     let mut yaml = None;
     match std::fs::read(path) {
@@ -83,7 +93,7 @@ pub fn check_path_with(path: &Path, overrides: &[String], input: usize) -> Check
             ));
         }
     }
-    let mut out = finish(l, overrides, input);
+    let mut out = finish(l, overrides, input, flag);
     if let Some((text, t)) = yaml {
         // diagnostics point into the YAML file, not the generated .mx
         let root = FileId(0);
@@ -260,13 +270,13 @@ fn is_block_let(body: &ast::Expr, lets: &HashMap<String, eval::LetInfo<'_>>, dep
     }
 }
 
-fn parse_overrides(diags: &mut Diagnostics, overrides: &[String]) -> agent::Overrides {
+fn parse_overrides(diags: &mut Diagnostics, overrides: &[String], flag: &str) -> agent::Overrides {
     let mut ov = agent::Overrides::default();
     if overrides.is_empty() {
         return ov;
     }
     let text = overrides.join("\n");
-    let id = diags.add_file("--set", text.clone());
+    let id = diags.add_file(flag, text.clone());
     let mut base = 0;
     for line in overrides {
         let line_span = Span::new(id, base, base + line.len());
@@ -361,8 +371,8 @@ fn parse_overrides(diags: &mut Diagnostics, overrides: &[String]) -> agent::Over
     ov
 }
 
-fn finish(mut l: Loader, overrides: &[String], input: usize) -> CheckOutput {
-    let ov = parse_overrides(&mut l.diags, overrides);
+fn finish(mut l: Loader, overrides: &[String], input: usize, flag: &str) -> CheckOutput {
+    let ov = parse_overrides(&mut l.diags, overrides, flag);
     let mut diags = std::mem::take(&mut l.diags);
     let mut files = std::mem::take(&mut l.files);
     files.sort_by_key(|f| f.id);

@@ -11,7 +11,9 @@ pub mod expand;
 pub mod explain;
 pub mod fmt;
 pub mod plot;
+pub mod report;
 pub mod summary;
+pub mod sweep;
 pub mod train;
 
 /// Exit code: success.
@@ -73,6 +75,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Learning curves (return vs env steps; mean ± band over seeds) as PNG or SVG.
     Plot(plot::PlotArgs),
+    /// Seed and hyperparameter sweeps, locally or as a Slurm job array; `status`, `resubmit`.
+    Sweep(sweep::SweepArgs),
+    /// Per-configuration statistics over seeds (mean, IQM, 95% bootstrap CIs) as a paper table.
+    Report(report::ReportArgs),
 }
 
 /// When the process started (for time-to-first-step figures).
@@ -103,5 +109,7 @@ pub fn run() -> u8 {
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::Report(a) => report::run(a),
     }
 }

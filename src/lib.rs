@@ -14,5 +14,7 @@ pub mod envs;
 pub mod lower;
 pub mod report;
 pub mod runtime;
+pub mod stats;
+pub mod sweep;
 pub mod syntax;
 pub mod train;

@@ -34,6 +34,9 @@ pub struct TrainOptions {
     pub out: PathBuf,
     /// Continue this run directory from its latest checkpoint.
     pub resume: Option<PathBuf>,
+    /// Write a fresh run into exactly this directory instead of `<out>/<agent>-<timestamp>`
+    /// (runs of a sweep).
+    pub run_dir: Option<PathBuf>,
     /// No dashboard or progress lines.
     pub quiet: bool,
     /// Device.
@@ -51,6 +54,7 @@ impl Default for TrainOptions {
         TrainOptions {
             out: PathBuf::from("runs"),
             resume: None,
+            run_dir: None,
             quiet: true,
             backend: Backend::Cpu,
             checkpoint_every: None,
@@ -126,7 +130,11 @@ pub fn run(agent: &ir::Agent, opts: &TrainOptions) -> Result<RunSummary, TrainEr
                 .map_err(|e| TrainError::Io(format!("{}: {e}", dir.display())))?;
             dir.clone()
         }
-        None => rundir::create(&opts.out, agent).map_err(|e| TrainError::Io(e.to_string()))?,
+        None => match &opts.run_dir {
+            Some(dir) => rundir::create_at(dir, agent),
+            None => rundir::create(&opts.out, agent),
+        }
+        .map_err(|e| TrainError::Io(e.to_string()))?,
     };
     let io = |e: std::io::Error| TrainError::Io(format!("{}: {e}", dir.display()));
     let mut metrics = metrics::MetricsWriter::open(&dir).map_err(io)?;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::train::plot::{self, Band, Metric, PlotOptions};
+use crate::train::plot::{self, Band, Center, Metric, PlotOptions};
 
 /// Arguments of `memoraxc plot`.
 #[derive(clap::Args, Debug)]
@@ -16,9 +16,13 @@ pub struct PlotArgs {
     /// Plotted value (default: `eval_return` when every run has it, else `episode_return`).
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
-    /// Band around the mean of several runs of one configuration.
-    #[arg(long, value_enum, default_value = "std")]
-    pub band: Band,
+    /// Band around the line of several runs of one configuration (default: `ci` for a sweep
+    /// directory, else `std`).
+    #[arg(long, value_enum)]
+    pub band: Option<Band>,
+    /// Line of several runs of one configuration: `mean` or `iqm`.
+    #[arg(long, value_enum, default_value = "mean")]
+    pub center: Center,
     /// Title (default: from the agent and metric).
     #[arg(long)]
     pub title: Option<String>,
@@ -34,7 +38,18 @@ pub struct PlotArgs {
 pub fn run(args: PlotArgs) -> u8 {
     let opts = PlotOptions {
         metric: args.metric,
-        band: args.band,
+        band: args.band.unwrap_or(
+            if args
+                .runs
+                .iter()
+                .any(|r| crate::sweep::Sweep::is_sweep_dir(r))
+            {
+                Band::Ci
+            } else {
+                Band::Std
+            },
+        ),
+        center: args.center,
         title: args.title,
         size: (args.width, args.height),
     };

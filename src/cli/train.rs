@@ -30,6 +30,14 @@ pub struct TrainArgs {
     /// Continue a run directory from its latest checkpoint.
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// Train run `--index` of a sweep directory (settings from the sweep; a finished run is
+    /// skipped, an interrupted one resumes).
+    #[arg(long, value_name = "DIR", requires = "index",
+          conflicts_with_all = ["file", "agent", "set", "seed", "resume"])]
+    pub sweep: Option<PathBuf>,
+    /// Index of the run in the sweep's manifest (with `--sweep`).
+    #[arg(long, value_name = "I", requires = "sweep")]
+    pub index: Option<usize>,
     /// Env steps between checkpoints (default: the agent's `eval_every`).
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
@@ -91,6 +99,9 @@ pub fn load_agent(
 
 /// Run the subcommand; returns the exit code.
 pub fn run(args: TrainArgs) -> u8 {
+    if let (Some(dir), Some(index)) = (&args.sweep, args.index) {
+        return super::sweep::train_entry(dir, index, &args);
+    }
     let mut overrides = args.set.clone();
     if let Some(s) = args.seed {
         overrides.push(format!("train.seed={s}"));
@@ -120,6 +131,7 @@ pub fn run(args: TrainArgs) -> u8 {
     let opts = TrainOptions {
         out: args.out.clone(),
         resume: args.resume.clone(),
+        run_dir: None,
         quiet: args.quiet,
         backend: args.backend,
         checkpoint_every: args.checkpoint_every,

@@ -13,7 +13,10 @@ use plotters::prelude::*;
 
 use super::metrics;
 
+mod center;
 mod font;
+mod sweep;
+pub use center::Center;
 pub use font::{FONT_CANDIDATES, font};
 
 /// Which logged value is plotted.
@@ -54,6 +57,8 @@ pub enum Band {
     /// Minimum to maximum across runs.
     #[value(name = "minmax", alias = "min-max")]
     MinMax,
+    /// 95 % bootstrap confidence interval of the line (mean or IQM) across runs.
+    Ci,
 }
 
 /// Options of a plot.
@@ -63,6 +68,8 @@ pub struct PlotOptions {
     pub metric: Option<Metric>,
     /// Band around the mean of several runs.
     pub band: Band,
+    /// The line of several runs: mean or IQM.
+    pub center: Center,
     /// Title (default: derived from the runs and the metric).
     pub title: Option<String>,
     /// Image size in pixels.
@@ -74,6 +81,7 @@ impl Default for PlotOptions {
         PlotOptions {
             metric: None,
             band: Band::Std,
+            center: Center::Mean,
             title: None,
             size: (1024, 640),
         }
@@ -195,6 +203,7 @@ pub fn plot_runs_with(
     let spec = Spec {
         summary: &summary,
         band: opts.band,
+        center: opts.center,
         title: &title,
         text,
     };
@@ -233,10 +242,13 @@ pub fn write_run_curve(dir: &Path) {
 }
 
 /// Expand arguments: a directory without `metrics.jsonl` whose subdirectories hold runs stands
-/// for those runs (sorted); anything else is kept as given.
+/// for those runs (sorted), a sweep directory for the runs under its `runs/`; anything else is
+/// kept as given.
 pub fn expand_runs(args: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for a in args {
+        let runs = sweep::runs_of(a);
+        let a = runs.as_ref().unwrap_or(a);
         if a.is_dir() && !a.join("metrics.jsonl").exists() {
             let mut kids: Vec<PathBuf> = std::fs::read_dir(a)
                 .into_iter()
@@ -312,8 +324,17 @@ impl Run {
     }
 }
 
-/// Agent name from `config.yaml`, else the directory name less its timestamp.
+/// Agent name from `config.yaml`, else the directory name less its timestamp; for a run of a
+/// sweep, followed by its configuration (`sweep-run.json`).
 fn agent_name(dir: &Path) -> String {
+    let name = plain_agent_name(dir);
+    match sweep::label(dir) {
+        Some(l) => format!("{name} [{l}]"),
+        None => name,
+    }
+}
+
+fn plain_agent_name(dir: &Path) -> String {
     let from_config = std::fs::read_to_string(dir.join("config.yaml"))
         .ok()
         .and_then(|s| serde_yaml::from_str::<serde_yaml::Value>(&s).ok())
@@ -379,7 +400,7 @@ fn curves(runs: &[PathBuf], opts: &PlotOptions) -> Result<PlotSummary, PlotError
                 agent: g[0].0.agent.clone(),
                 hash,
                 runs: g.iter().map(|(r, _)| r.dir.clone()).collect(),
-                points: aggregate(&series, opts.band),
+                points: aggregate_with(&series, opts.band, opts.center),
             }
         })
         .collect();
@@ -408,6 +429,15 @@ fn interp(s: &[(f64, f64)], x: f64) -> Option<f64> {
 /// Mean and band of several series on the union of their steps, kept where the most runs overlap
 /// (all of them, unless some never overlap); runs are interpolated linearly between log points.
 pub fn aggregate(series: &[Vec<(f64, f64)>], band: Band) -> Vec<(f64, f64, f64, f64)> {
+    aggregate_with(series, band, Center::Mean)
+}
+
+/// Like [`aggregate`], with the line being the mean or the IQM of the runs.
+pub fn aggregate_with(
+    series: &[Vec<(f64, f64)>],
+    band: Band,
+    center: Center,
+) -> Vec<(f64, f64, f64, f64)> {
     let mut xs: Vec<f64> = series.iter().flatten().map(|p| p.0).collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
@@ -419,19 +449,8 @@ pub fn aggregate(series: &[Vec<(f64, f64)>], band: Band) -> Vec<(f64, f64, f64, 
     at.into_iter()
         .filter(|(_, v)| v.len() == most && most > 0)
         .map(|(x, v)| {
-            let n = v.len() as f64;
-            let mean = v.iter().sum::<f64>() / n;
-            let (lo, hi) = match band {
-                Band::Std => {
-                    let sd = (v.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / n).sqrt();
-                    (mean - sd, mean + sd)
-                }
-                Band::MinMax => (
-                    v.iter().copied().fold(f64::INFINITY, f64::min),
-                    v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                ),
-            };
-            (x, mean, lo, hi)
+            let (line, lo, hi) = center::point(&v, band, center);
+            (x, line, lo, hi)
         })
         .collect()
 }
@@ -447,6 +466,7 @@ fn default_title(s: &PlotSummary) -> String {
 struct Spec<'a> {
     summary: &'a PlotSummary,
     band: Band,
+    center: Center,
     title: &'a str,
     text: bool,
 }
@@ -553,10 +573,16 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, spec: &Spec) -> Resul
         let band = match spec.band {
             Band::Std => "± std",
             Band::MinMax => "min–max",
+            Band::Ci => "95% CI",
         };
         let label = match c.runs.len() {
             1 => format!("{} ({})", c.agent, c.hash),
-            n => format!("{} ({}): mean {band} over {n} runs", c.agent, c.hash),
+            n => format!(
+                "{} ({}): {} {band} over {n} runs",
+                c.agent,
+                c.hash,
+                spec.center.name()
+            ),
         };
         anno.label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 3), (x + 18, y + 3)], color.filled()));

@@ -14,6 +14,12 @@ pub fn create(out: &Path, agent: &ir::Agent) -> std::io::Result<PathBuf> {
         dir = out.join(format!("{}-{stamp}-{k}", agent.name));
         k += 1;
     }
+    create_at(&dir, agent)
+}
+
+/// Create (or reuse, when it exists) the run directory `dir` and write its description files.
+pub fn create_at(dir: &Path, agent: &ir::Agent) -> std::io::Result<PathBuf> {
+    let dir = dir.to_path_buf();
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("arch.mx"), &agent.canonical)?;
     std::fs::write(dir.join("hash"), format!("{}\n", agent.hash))?;
