@@ -26,12 +26,14 @@ fn t3(v: &[f32], shape: [usize; 3], dev: &Device) -> Tensor<3> {
 
 #[test]
 fn linear_attention_contract() {
+    let _guard = common::serial();
     contract(b::linear_attention(6, 2, 3), 1e-5);
     contract(b::residual(b::prenorm(b::linear_attention(4, 1, 4))), 1e-5);
 }
 
 #[test]
 fn linear_attention_first_step() {
+    let _guard = common::serial();
     use memoraxc::runtime::linear_attention::LinearAttention;
     let dev = Device::flex();
     dev.seed(3);
@@ -48,12 +50,14 @@ fn linear_attention_first_step() {
 
 #[test]
 fn lru_contract() {
+    let _guard = common::serial();
     contract(b::lru(5, 6), 1e-5);
     contract(b::seq(vec![b::lru(4, 3), b::lru(4, 8)]), 1e-5);
 }
 
 #[test]
 fn lru_ring_init_vectors() {
+    let _guard = common::serial();
     use memoraxc::runtime::lru::{MAX_PHASE, ring_init};
     // learning-anchors §5.1: u = (0, .5, 1), ring (0.9, 0.999)
     let mags = [0.9, 0.95079, 0.999];
@@ -75,6 +79,7 @@ fn lru_ring_init_vectors() {
 
 #[test]
 fn lru_init_and_first_steps() {
+    let _guard = common::serial();
     use memoraxc::runtime::lru::Lru;
     let dev = Device::flex();
     dev.seed(5);
@@ -118,12 +123,14 @@ fn lru_init_and_first_steps() {
 
 #[test]
 fn s5_contract() {
+    let _guard = common::serial();
     contract(b::s5(5, 6, "zoh"), 1e-5);
     contract(b::s5(4, 3, "bilinear"), 1e-5);
 }
 
 #[test]
 fn s5_hippo_vectors() {
+    let _guard = common::serial();
     use memoraxc::runtime::s5::{hippo_n, legs};
     let a = legs(4);
     let rows = [
@@ -167,6 +174,7 @@ fn s5_hippo_vectors() {
 
 #[test]
 fn s5_discretisation_vectors() {
+    let _guard = common::serial();
     use memoraxc::runtime::s5::discretize;
     let dev = Device::flex();
     let lam = (t1(&[-0.5], &dev), t1(&[4.60329], &dev));
@@ -182,6 +190,7 @@ fn s5_discretisation_vectors() {
 
 #[test]
 fn s5_first_step_is_bbar_x() {
+    let _guard = common::serial();
     use memoraxc::runtime::s5::S5;
     let dev = Device::flex();
     dev.seed(9);
@@ -197,12 +206,14 @@ fn s5_first_step_is_bbar_x() {
 
 #[test]
 fn ffm_contract() {
+    let _guard = common::serial();
     contract(b::ffm(5, 4, 3), 1e-5);
     contract(b::residual(b::ffm(4, 2, 2)), 1e-5);
 }
 
 #[test]
 fn ffm_init_vectors() {
+    let _guard = common::serial();
     use memoraxc::runtime::ffm::ffm_init;
     let (alpha, omega, limit) = ffm_init(4, 4);
     assert!(close(limit, 0.076643, 1e-5));
@@ -217,6 +228,7 @@ fn ffm_init_vectors() {
 
 #[test]
 fn ffm_decays_like_closed_form() {
+    let _guard = common::serial();
     use memoraxc::runtime::ffm::Ffm;
     let dev = Device::flex();
     dev.seed(2);
@@ -268,12 +280,14 @@ fn vec2(t: Tensor<2>) -> Vec<f32> {
 
 #[test]
 fn mamba_contract() {
+    let _guard = common::serial();
     contract(b::mamba(5, 2, 3, 4, 4), 1e-5);
     contract(b::residual(b::prenorm(b::mamba(4, 1, 2, 2, 2))), 1e-5);
 }
 
 #[test]
 fn mamba_dt_bias_vectors() {
+    let _guard = common::serial();
     use memoraxc::runtime::mamba::inv_softplus;
     for (dt, e) in [(0.001, -6.90726), (0.01, -4.60017), (0.1, -2.25217)] {
         let b = inv_softplus(dt);
@@ -284,6 +298,7 @@ fn mamba_dt_bias_vectors() {
 
 #[test]
 fn mamba_first_step_and_window_reset() {
+    let _guard = common::serial();
     use burn::tensor::activation::{silu, softplus};
     use memoraxc::runtime::mamba::Mamba;
     let dev = Device::flex();
@@ -324,18 +339,21 @@ fn mamba_first_step_and_window_reset() {
 
 #[test]
 fn slstm_contract() {
+    let _guard = common::serial();
     contract(b::slstm(5, 4, 2, 3), 1e-4);
     contract(b::slstm(3, 6, 3, 1), 1e-4);
 }
 
 #[test]
 fn mlstm_contract() {
+    let _guard = common::serial();
     contract(b::mlstm(5, 4, 2, 3), 1e-4);
     contract(b::residual(b::mlstm(6, 6, 1, 4)), 1e-4);
 }
 
 #[test]
 fn xlstm_init_vectors_and_first_step() {
+    let _guard = common::serial();
     use memoraxc::runtime::xlstm::{Mlstm, Slstm, slstm_forget_bias};
     for (g, e) in slstm_forget_bias(4)
         .iter()
@@ -374,11 +392,13 @@ fn xlstm_init_vectors_and_first_step() {
 
 #[test]
 fn shm_contract() {
+    let _guard = common::serial();
     contract(b::shm(5, 4, 8), 1e-5);
 }
 
 #[test]
 fn shm_first_step() {
+    let _guard = common::serial();
     use memoraxc::runtime::shm::Shm;
     let dev = Device::flex();
     dev.seed(6);
@@ -405,12 +425,14 @@ fn shm_first_step() {
 
 #[test]
 fn rtu_contract() {
+    let _guard = common::serial();
     contract(b::rtu(5, 4), 1e-5);
     contract(b::seq(vec![b::rtu(4, 3), b::lru(6, 4)]), 1e-5);
 }
 
 #[test]
 fn rtu_first_step() {
+    let _guard = common::serial();
     use memoraxc::runtime::rtu::Rtu;
     let dev = Device::flex();
     dev.seed(1);
@@ -430,12 +452,14 @@ fn rtu_first_step() {
 
 #[test]
 fn cnn_contract() {
+    let _guard = common::serial();
     contract(b::cnn(7 * 7 * 3, 7, &[8, 4], 3, "relu"), 1e-5);
     contract(b::cnn(5 * 5 * 2, 5, &[3], 1, "tanh"), 1e-5);
 }
 
 #[test]
 fn vit_contract() {
+    let _guard = common::serial();
     contract(b::vit(8 * 8 * 3, 8, 4, 2, 2, 8), 1e-4);
     contract(b::vit(6 * 6, 6, 3, 1, 1, 4), 1e-4);
 }
@@ -444,6 +468,7 @@ fn vit_contract() {
 /// kernel maps pixel `(i, j)` channel `c` to the same output position.
 #[test]
 fn cnn_keeps_pixel_positions() {
+    let _guard = common::serial();
     use memoraxc::runtime::image::Cnn;
     let dev = Device::flex();
     let cnn = Cnn::new(3, 2, &[2], 1, "identity", &dev);

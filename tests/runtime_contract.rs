@@ -10,6 +10,7 @@ use memoraxc::lower::ir_builder as b;
 
 #[test]
 fn pointwise_blocks() {
+    let _guard = common::serial();
     contract(b::linear(5, 4), 1e-5);
     contract(b::mlp(5, &[8, 6], "relu"), 1e-5);
     contract(b::act("tanh", 4), 1e-6);
@@ -21,22 +22,26 @@ fn pointwise_blocks() {
 
 #[test]
 fn gru_block() {
+    let _guard = common::serial();
     contract(b::gru(5, 6), 1e-5);
     contract(b::residual(b::prenorm(b::gru(6, 6))), 1e-5);
 }
 
 #[test]
 fn lstm_block() {
+    let _guard = common::serial();
     contract(b::lstm(5, 6), 1e-5);
 }
 
 #[test]
 fn mingru_block() {
+    let _guard = common::serial();
     contract(b::mingru(5, 6), 1e-5);
 }
 
 #[test]
 fn stacked_recurrent_blocks() {
+    let _guard = common::serial();
     contract(
         b::seq(vec![b::gru(4, 6), b::lstm(6, 5), b::mingru(5, 4)]),
         1e-5,
@@ -45,6 +50,7 @@ fn stacked_recurrent_blocks() {
 
 #[test]
 fn attention_blocks() {
+    let _guard = common::serial();
     for pos in ["none", "alibi", "rope"] {
         contract(b::attention(8, 2, 4, pos), 1e-5);
     }
@@ -54,6 +60,7 @@ fn attention_blocks() {
 
 #[test]
 fn segment_recurrence_block() {
+    let _guard = common::serial();
     contract(
         b::segment_recurrence(b::attention(8, 2, 3, "alibi"), 2),
         1e-5,

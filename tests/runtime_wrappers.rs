@@ -16,6 +16,7 @@ fn flags(v: &[f32], t: usize, n: usize, dev: &Device) -> Tensor<2> {
 
 #[test]
 fn moe_of_memory_experts_passes_the_contract() {
+    let _guard = common::serial();
     // dense mixture (top_k = experts) is smooth, so finite differences apply
     contract(b::moe(b::gru(4, 4), 3, 3, 0.01), 1e-5);
     contract(
@@ -26,6 +27,7 @@ fn moe_of_memory_experts_passes_the_contract() {
 
 #[test]
 fn moe_top_k_mixes_exactly_k_experts_and_reports_a_balance_loss() {
+    let _guard = common::serial();
     let dev = Device::flex();
     dev.seed(5);
     let blk = b::with_paths(b::moe(b::linear(6, 3), 4, 2, 0.5), "t");
@@ -74,6 +76,7 @@ fn moe_top_k_mixes_exactly_k_experts_and_reports_a_balance_loss() {
 
 #[test]
 fn moe_balance_loss_reaches_the_router() {
+    let _guard = common::serial();
     let dev = Device::flex().autodiff();
     dev.seed(2);
     let blk = b::with_paths(b::moe(b::linear(4, 4), 3, 1, 1.0), "t");
@@ -94,6 +97,7 @@ fn moe_balance_loss_reaches_the_router() {
 
 #[test]
 fn rl2_resets_memory_at_trial_boundaries_only() {
+    let _guard = common::serial();
     let dev = Device::flex();
     dev.seed(9);
     let (t, n, spt) = (10, 2, 4);
@@ -151,6 +155,7 @@ fn rl2_resets_memory_at_trial_boundaries_only() {
 
 #[test]
 fn embeddings_append_the_context_inputs() {
+    let _guard = common::serial();
     let dev = Device::flex();
     let blk = b::with_paths(
         b::seq(vec![b::embed_prev(3, Some(2)), b::embed_prev(5, None)]),

@@ -58,6 +58,16 @@ pub fn carry_diff(a: &Carry, b: &Carry) -> f32 {
     }
 }
 
+/// burn's RNG is process-global: tests running in parallel threads would interleave their draws
+/// and see different (non-reproducible) inputs, so every test of a binary using this module holds
+/// this lock from start to end.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Take the per-binary test lock (see [`SERIAL`]).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Check every invariant of the runtime contract for `block` at tolerance `tol`.
 pub fn contract(block: Block, tol: f32) {
     let name = block.kind.clone();
