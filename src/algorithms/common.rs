@@ -354,3 +354,9 @@ pub fn with_aux(loss: Tensor<1>, aux: Option<Tensor<1>>) -> Tensor<1> {
         None => loss,
     }
 }
+
+/// Vector steps (of `num_envs` environments) between two gradient rounds of an off-policy
+/// algorithm that trains every `train_frequency` environment steps (at least one).
+pub fn vector_steps_per_round(train_frequency: u64, num_envs: usize) -> u64 {
+    (train_frequency / num_envs as u64).max(1)
+}

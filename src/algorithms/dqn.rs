@@ -320,7 +320,8 @@ impl Algorithm for Dqn {
     fn iterate(&mut self, progress: f64) -> Result<IterStats, AlgoError> {
         let before = self.env_steps;
         let mut losses = (0.0, 0.0, 0u32);
-        let vec_steps = (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1);
+        let vec_steps =
+            super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs);
         for _ in 0..self.grad_steps_per_iter {
             let valid = self.model.as_ref().expect("model").valid();
             for _ in 0..vec_steps {
@@ -367,7 +368,7 @@ impl Algorithm for Dqn {
     }
     fn steps_per_iteration(&self) -> u64 {
         self.grad_steps_per_iter
-            * (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1)
+            * super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs)
             * self.cfg.num_envs as u64
     }
     fn model(&self) -> &AgentModel {

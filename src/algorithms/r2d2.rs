@@ -374,7 +374,8 @@ impl Algorithm for R2d2 {
     fn iterate(&mut self, progress: f64) -> Result<IterStats, AlgoError> {
         let before = self.env_steps;
         let (mut loss, mut qm, mut pm, mut count) = (0.0, 0.0, 0.0, 0u32);
-        let vec_steps = (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1);
+        let vec_steps =
+            super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs);
         for _ in 0..self.grad_steps_per_iter {
             let valid = self.model.as_ref().expect("model").valid();
             for _ in 0..vec_steps {
@@ -422,7 +423,7 @@ impl Algorithm for R2d2 {
     }
     fn steps_per_iteration(&self) -> u64 {
         self.grad_steps_per_iter
-            * (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1)
+            * super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs)
             * self.cfg.num_envs as u64
     }
     fn model(&self) -> &AgentModel {

@@ -272,7 +272,8 @@ impl Algorithm for Sac {
     fn iterate(&mut self, progress: f64) -> Result<IterStats, AlgoError> {
         let before = self.env_steps;
         let mut sums: std::collections::BTreeMap<String, (f32, u32)> = Default::default();
-        let vec_steps = (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1);
+        let vec_steps =
+            super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs);
         for _ in 0..self.rounds_per_iter {
             let valid = self.model.as_ref().expect("model").valid();
             for _ in 0..vec_steps {
@@ -312,7 +313,7 @@ impl Algorithm for Sac {
     }
     fn steps_per_iteration(&self) -> u64 {
         self.rounds_per_iter
-            * (self.cfg.train_frequency / self.cfg.num_envs as u64).max(1)
+            * super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs)
             * self.cfg.num_envs as u64
     }
     fn model(&self) -> &AgentModel {
