@@ -96,7 +96,18 @@ impl Optim {
 
     /// One optimizer step on `model` from `loss`; returns the new model and the pre-clip grad norm.
     pub fn step<M: Module>(&mut self, model: M, loss: Tensor<1>, progress: f64) -> (M, f32) {
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        self.apply(model, grads, progress)
+    }
+
+    /// One optimizer step on `model` from gradients already computed; returns the new model and
+    /// the pre-clip grad norm.
+    pub fn apply<M: Module>(
+        &mut self,
+        model: M,
+        mut grads: GradientsParams,
+        progress: f64,
+    ) -> (M, f32) {
         let norm = clip_global_norm(&model, &mut grads, self.clip_norm.map(|c| c as f32));
         let lr = self.lr.at(progress);
         (self.inner.step(lr, model, grads), norm)

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use burn::module::Module;
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 
 use crate::check::ir::{self, ActionSpace};
 use crate::envs::{Actions, StepBatch, VecEnv};
@@ -23,6 +22,8 @@ use super::common::{
     tensor,
 };
 use super::intrinsic::Intrinsic;
+
+mod loss;
 use super::returns::{gae, normalize};
 use super::snapshot::{self, CarryData};
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
@@ -121,6 +122,8 @@ pub struct Ppo {
     intrinsic: Option<Intrinsic>,
     /// Agents per environment (1, or more for `ippo`/`irppo`: agents are extra batch columns).
     agents: usize,
+    /// Differentiate actor and critic on two threads (see [`loss::separable`]).
+    parallel: bool,
 }
 
 impl Ppo {
@@ -151,7 +154,20 @@ impl Ppo {
             carries.insert(net, model.init_carry(net, cfg.num_envs, &plain));
         }
         let intrinsic = Intrinsic::new(agent, cfg.num_envs, cfg.epochs, cfg.minibatches, device)?;
+        let parallel = loss::separable(
+            agent,
+            &loss::LossSpec {
+                actor,
+                critic,
+                action: &action,
+                clip: cfg.clip,
+                clip_vloss: cfg.clip_vloss,
+                vf_coef: cfg.vf_coef,
+                ent_coef: cfg.ent_coef,
+            },
+        );
         Ok(Ppo {
+            parallel,
             intrinsic,
             optim: Optim::new(&agent.optimizer, &agent.optimizer_args),
             cfg,
@@ -361,6 +377,15 @@ impl Algorithm for Ppo {
         let rollout_s = t_rollout.elapsed().as_secs_f32();
         let t_update = std::time::Instant::now();
         let mut model = model;
+        let spec = loss::LossSpec {
+            actor: self.actor,
+            critic: self.critic,
+            action: &self.action,
+            clip: self.cfg.clip,
+            clip_vloss: self.cfg.clip_vloss,
+            vf_coef: self.cfg.vf_coef,
+            ent_coef: self.cfg.ent_coef,
+        };
         let mut sums: BTreeMap<String, f32> = BTreeMap::new();
         let mut count = 0.0f32;
         for _ in 0..self.cfg.epochs {
@@ -394,103 +419,30 @@ impl Algorithm for Ppo {
                     };
                     c.map(&mut |t| t.autodiff())
                 };
-                let mut a_out =
-                    model.forward(self.actor.0, obs.clone(), &st, carry_for(self.actor.0));
-                let mut aux = a_out.aux.take();
-                let values = if self.actor.0 == self.critic.0 {
-                    a_out.heads[self.critic.1].clone()
-                } else {
-                    let c_out = model.forward(self.critic.0, obs, &st, carry_for(self.critic.0));
-                    aux = super::common::add_aux(aux, c_out.aux);
-                    c_out.heads[self.critic.1].clone()
+                let minibatch = loss::Minibatch {
+                    obs,
+                    starts: st,
+                    old_logp,
+                    advs,
+                    rets,
+                    old_v,
+                    acts,
+                    actor_carry: carry_for(self.actor.0),
+                    critic_carry: if self.actor.0 == self.critic.0 {
+                        Carry::Tuple(Vec::new())
+                    } else {
+                        carry_for(self.critic.0)
+                    },
                 };
-                let values: Tensor<2> = values.reshape([lt, m]);
-                let pol = a_out.heads[self.actor.1].clone();
-                let (logp, entropy) = match &self.action {
-                    ActionSpace::Discrete(na) => {
-                        let lsm = log_softmax(pol, 2);
-                        let a_idx = Tensor::<3, Int>::from_data(
-                            TensorData::new(
-                                acts.iter().map(|&a| a as i64).collect::<Vec<_>>(),
-                                [lt, m, 1],
-                            ),
-                            dev,
-                        );
-                        let logp: Tensor<2> = lsm.clone().gather(2, a_idx).reshape([lt, m]);
-                        let ent: Tensor<2> =
-                            (lsm.clone().exp() * lsm).sum_dim(2).neg().reshape([lt, m]);
-                        let _ = na;
-                        (logp, ent)
-                    }
-                    ActionSpace::Box { dim, .. } => {
-                        let ls = model.nets[self.actor.0].heads[self.actor.1]
-                            .log_std()
-                            .expect("gaussian head")
-                            .reshape([1, 1, *dim]);
-                        let a = tensor(acts, [lt, m, *dim], dev);
-                        let z = (a - pol) / ls.clone().exp();
-                        let c = 0.5 * std::f32::consts::TAU.ln();
-                        let logp: Tensor<2> = (z.square().mul_scalar(-0.5) - ls.clone() - c)
-                            .sum_dim(2)
-                            .reshape([lt, m]);
-                        let ent_per: Tensor<1> = (ls.add_scalar(0.5 + c)).sum_dim(2).reshape([1]);
-                        let ent: Tensor<2> = ent_per.unsqueeze_dim::<2>(0).expand([lt, m]);
-                        (logp, ent)
-                    }
-                };
-                let ratio = (logp.clone() - old_logp.clone()).exp();
-                let pg1 = ratio.clone() * advs.clone();
-                let pg2 = ratio
-                    .clone()
-                    .clamp(1.0 - self.cfg.clip, 1.0 + self.cfg.clip)
-                    * advs;
-                let pg_loss = pg1.min_pair(pg2).mean().neg();
-                let v_loss = if self.cfg.clip_vloss {
-                    let clipped = old_v.clone()
-                        + (values.clone() - old_v).clamp(-self.cfg.clip, self.cfg.clip);
-                    let a = (values - rets.clone()).square();
-                    let b = (clipped - rets).square();
-                    a.max_pair(b).mean().mul_scalar(0.5)
-                } else {
-                    (values - rets).square().mean().mul_scalar(0.5)
-                };
-                let ent = entropy.mean();
-                let loss = pg_loss.clone() + v_loss.clone().mul_scalar(self.cfg.vf_coef)
-                    - ent.clone().mul_scalar(self.cfg.ent_coef);
-                let loss = super::common::with_aux(loss, aux);
-                let log_ratio = logp - old_logp;
-                let approx_kl = ((ratio.clone() - 1.0) - log_ratio).mean();
-                let clipfrac = (ratio - 1.0)
-                    .abs()
-                    .greater_elem(self.cfg.clip)
-                    .float()
-                    .mean();
-                let scalars = host(Tensor::cat(
-                    vec![
-                        pg_loss.detach(),
-                        v_loss.detach(),
-                        ent.detach(),
-                        approx_kl.detach(),
-                        clipfrac.detach(),
-                    ],
-                    0,
-                ));
-                for (k, v) in [
-                    "policy_loss",
-                    "value_loss",
-                    "entropy",
-                    "approx_kl",
-                    "clipfrac",
-                ]
-                .iter()
-                .zip(&scalars)
-                {
+                let (grads, scalars) =
+                    loss::minibatch_grads(&model, minibatch, &spec, self.parallel);
+                for (k, v) in loss::SCALARS.iter().zip(&scalars) {
                     if !v.is_finite() {
                         return Err(AlgoError::NonFinite(k.to_string(), *v, self.env_steps));
                     }
                     *sums.entry(k.to_string()).or_default() += v;
                 }
-                let (m2, norm) = self.optim.step(model, loss, progress);
+                let (m2, norm) = self.optim.apply(model, grads, progress);
                 model = m2;
                 *sums.entry("grad_norm".into()).or_default() += norm;
                 count += 1.0;

@@ -14,7 +14,6 @@
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use super::carry::Carry;
 
@@ -87,7 +86,6 @@ impl Attention {
     ) -> (Tensor<3>, Carry) {
         let [t_len, b, f] = x.dims();
         let (c, h) = (self.ctx, self.heads);
-        let dh = f / h;
         let leaves = carry.leaves();
         let k_cache = leaves[0].clone().reshape([b, c, f]);
         let v_cache = leaves[1].clone().reshape([b, c, f]);
@@ -101,6 +99,12 @@ impl Attention {
 
         let m = memory.map(|mem| mem.len).unwrap_or(0);
         let mem_rows = memory.map(|mem| mem.rows.dims()[1]).unwrap_or(0); // C + M
+        // step i of the chunk sees memory rows [i, i + M): only the first T − 1 + M are keys
+        let mem_vis = if memory.is_some() {
+            (t_len + m).saturating_sub(1).min(mem_rows)
+        } else {
+            0
+        };
         // timeline of starts: [memory rows (C+M) | new (T)] when memory is present, else
         // [cache (C) | new (T)]; cache slot s sits at timeline index (mem_rows - C) + s.
         let mut timeline = Vec::with_capacity(b * (mem_rows.max(c) + t_len));
@@ -116,7 +120,7 @@ impl Attention {
         }
         let offset = tl_len - t_len - c; // timeline index of cache slot 0 (= M with memory, else 0)
         // key timeline positions: memory rows, cache+new
-        let mut kpos: Vec<usize> = (0..mem_rows).collect();
+        let mut kpos: Vec<usize> = (0..mem_vis).collect();
         kpos.extend((0..c + t_len).map(|j| offset + j));
         let l = kpos.len();
         // segment ids per batch row
@@ -130,55 +134,47 @@ impl Attention {
                 seg[bi * tl_len + j] = s;
             }
         }
-        let mut mask = vec![NEG; b * t_len * l];
+        // additive bias [B, H, T, L]: the window/segment mask plus ALiBi
+        let alibi = (self.pos == "alibi").then(|| alibi_bias(h, offset + c, t_len, &kpos));
+        let mut bias = vec![NEG; b * h * t_len * l];
         for bi in 0..b {
             for i in 0..t_len {
                 let qp = offset + c + i;
                 let qs = seg[bi * tl_len + qp];
-                let row = &mut mask[(bi * t_len + i) * l..(bi * t_len + i + 1) * l];
                 for (kj, &p) in kpos.iter().enumerate() {
-                    let in_window = if kj < mem_rows {
+                    let in_window = if kj < mem_vis {
                         // memory rows visible to step i: [i, i + M)
                         kj >= i && kj < i + m
                     } else {
-                        let j = kj - mem_rows; // index in [cache; new]
+                        let j = kj - mem_vis; // index in [cache; new]
                         j >= i && j <= c + i
                     };
                     if in_window && seg[bi * tl_len + p] == qs {
-                        row[kj] = 0.0;
+                        for hi in 0..h {
+                            bias[((bi * h + hi) * t_len + i) * l + kj] =
+                                alibi.as_ref().map_or(0.0, |a| a[(hi * t_len + i) * l + kj]);
+                        }
                     }
                 }
             }
         }
         let device = x_device(&q);
-        let mask = Tensor::<4>::from_data(TensorData::new(mask, [b, 1, t_len, l]), &device);
+        let bias = Tensor::<4>::from_data(TensorData::new(bias, [b, h, t_len, l]), &device);
 
         let (mut keys, mut values) = (k_all.clone(), v_all.clone());
         if let Some(mem) = memory {
-            keys = Tensor::cat(vec![self.k.forward(mem.rows.clone()), keys], 1);
-            values = Tensor::cat(vec![self.v.forward(mem.rows.clone()), values], 1);
+            let rows = mem.rows.clone().narrow(1, 0, mem_vis);
+            keys = Tensor::cat(vec![self.k.forward(rows.clone()), keys], 1);
+            values = Tensor::cat(vec![self.v.forward(rows), values], 1);
         }
-        let split = |t: Tensor<3>, n: usize| t.reshape([b, n, h, dh]).swap_dims(1, 2); // [B,H,n,dh]
-        let mut qh = split(q, t_len);
-        let mut kh = split(keys, l);
-        let vh = split(values, l);
-        let qpos: Vec<usize> = (0..t_len).map(|i| offset + c + i).collect();
+        let mut q = q;
         if self.pos == "rope" {
-            qh = rope(qh, &qpos, &device);
-            kh = rope(kh, &kpos, &device);
+            let qpos: Vec<usize> = (0..t_len).map(|i| offset + c + i).collect();
+            q = rope(q, h, &qpos, &device);
+            keys = rope(keys, h, &kpos, &device);
         }
-        let mut scores = qh
-            .matmul(kh.swap_dims(2, 3))
-            .mul_scalar(1.0 / (dh as f32).sqrt())
-            + mask;
-        if self.pos == "alibi" {
-            scores = scores + alibi(h, &qpos, &kpos, &device);
-        }
-        let att = softmax(scores, 3).matmul(vh); // [B, H, T, dh]
-        let y = self
-            .o
-            .forward(att.swap_dims(1, 2).reshape([b, t_len, f]))
-            .swap_dims(0, 1);
+        let att = super::fused::attention::attention(q, keys, values, bias); // [B, T, F]
+        let y = self.o.forward(att).swap_dims(0, 1);
 
         // new cache: the last C steps of [cache; new]
         let keep = |t: Tensor<3>| t.narrow(1, t_len, c).reshape([b, c * f]);
@@ -212,24 +208,26 @@ fn host(t: Tensor<2>) -> Vec<f32> {
         .expect("f32 data")
 }
 
-/// ALiBi bias `−slope_h · (q_pos − k_pos)`, slopes `2^(−8 (h+1) / H)`.
-fn alibi(heads: usize, qpos: &[usize], kpos: &[usize], device: &Device) -> Tensor<4> {
-    let (t, l) = (qpos.len(), kpos.len());
-    let mut bias = Vec::with_capacity(heads * t * l);
+/// ALiBi bias `−slope_h · |q_pos − k_pos|`, slopes `2^(−8 (h+1) / H)`, as a host `[H, T, L]`
+/// buffer for queries at positions `q0 .. q0 + T`.
+fn alibi_bias(heads: usize, q0: usize, t: usize, kpos: &[usize]) -> Vec<f32> {
+    let mut bias = Vec::with_capacity(heads * t * kpos.len());
     for hi in 0..heads {
         let slope = 2f32.powf(-8.0 * (hi + 1) as f32 / heads as f32);
-        for &qp in qpos {
+        for qp in q0..q0 + t {
             for &kp in kpos {
                 bias.push(-slope * (qp as f32 - kp as f32).abs());
             }
         }
     }
-    Tensor::from_data(TensorData::new(bias, [1, heads, t, l]), device)
+    bias
 }
 
-/// Rotary embedding (half-split rotation) of `[B, H, n, dh]` at the given positions.
-fn rope(x: Tensor<4>, pos: &[usize], device: &Device) -> Tensor<4> {
-    let [b, h, n, dh] = x.dims();
+/// Rotary embedding (half-split rotation per head) of `[B, n, F]` with `heads` heads at the
+/// given positions.
+fn rope(x: Tensor<3>, heads: usize, pos: &[usize], device: &Device) -> Tensor<3> {
+    let [b, n, f] = x.dims();
+    let dh = f / heads;
     let half = dh / 2;
     let mut cos = Vec::with_capacity(n * half);
     let mut sin = Vec::with_capacity(n * half);
@@ -240,14 +238,14 @@ fn rope(x: Tensor<4>, pos: &[usize], device: &Device) -> Tensor<4> {
             sin.push(theta.sin());
         }
     }
-    let cos = Tensor::<4>::from_data(TensorData::new(cos, [1, 1, n, half]), device);
-    let sin = Tensor::<4>::from_data(TensorData::new(sin, [1, 1, n, half]), device);
+    let cos = Tensor::<4>::from_data(TensorData::new(cos, [1, n, 1, half]), device);
+    let sin = Tensor::<4>::from_data(TensorData::new(sin, [1, n, 1, half]), device);
+    let x = x.reshape([b, n, heads, dh]);
     let x1 = x.clone().narrow(3, 0, half);
     let x2 = x.narrow(3, half, half);
     let r1 = x1.clone() * cos.clone() - x2.clone() * sin.clone();
     let r2 = x1 * sin + x2 * cos;
-    let _ = (b, h);
-    Tensor::cat(vec![r1, r2], 3)
+    Tensor::cat(vec![r1, r2], 3).reshape([b, n, f])
 }
 
 /// Transformer-XL-style segment memory around an attention block (memory = detached outputs).

@@ -14,6 +14,7 @@
 //! `reset[t, b] = 1.0` means row `b` starts an episode at step `t`: its state is multiplied by
 //! `1 − reset[t, b]` (zeroed) before step `t` consumes it. No gradient flows to `reset`.
 
+pub mod attention;
 mod backend;
 pub mod gelu;
 mod gru;
@@ -21,6 +22,7 @@ mod lstm;
 mod math;
 mod reference;
 pub mod scan;
+pub mod softmax;
 
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Tensor};

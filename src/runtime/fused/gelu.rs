@@ -4,8 +4,6 @@
 //! `0.5 x (1 + tanh(u / 2))`). As burn ops this is six tracked elementwise passes forward and more
 //! backward; here it is one pass each way.
 
-use std::sync::Arc;
-
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
@@ -14,26 +12,54 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
+use super::math::{exp, simd_entry};
+
 const A: f32 = 0.044_715;
 
+/// `2 √(2/π)`.
+const K: f32 = 1.595_769_1;
+
 fn k() -> f32 {
-    2.0 * (2.0 / std::f32::consts::PI).sqrt()
+    K
 }
 
 /// GELU on one value.
-#[inline]
+#[inline(always)]
 pub fn gelu_scalar(x: f32) -> f32 {
     let u = k() * (x + A * x * x * x);
-    x / (1.0 + (-u).exp())
+    x / (1.0 + exp(-u))
 }
 
 /// d gelu / dx on one value.
-#[inline]
+#[inline(always)]
 pub fn gelu_grad_scalar(x: f32) -> f32 {
     let u = k() * (x + A * x * x * x);
-    let s = 1.0 / (1.0 + (-u).exp());
+    let s = 1.0 / (1.0 + exp(-u));
     s + x * s * (1.0 - s) * k() * (1.0 + 3.0 * A * x * x)
 }
+
+#[inline(always)]
+fn gelu_slice_impl(x: &[f32], y: &mut [f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = gelu_scalar(x);
+    }
+}
+
+#[inline(always)]
+fn gelu_grad_slice_impl(x: &[f32], dy: &mut [f32]) {
+    for (g, &x) in dy.iter_mut().zip(x) {
+        *g *= gelu_grad_scalar(x);
+    }
+}
+
+simd_entry!(
+    /// `y = gelu(x)` elementwise.
+    fn gelu_slice(x: &[f32], y: &mut [f32]) => gelu_slice_impl
+);
+simd_entry!(
+    /// `dy *= gelu'(x)` elementwise.
+    fn gelu_grad_slice(x: &[f32], dy: &mut [f32]) => gelu_grad_slice_impl
+);
 
 /// The fused activation op.
 #[backend_extension(Flex, Autodiff)]
@@ -42,24 +68,21 @@ pub(crate) trait FusedActivationBackend: Backend {
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-fn values(t: &FlexTensor) -> Vec<f32> {
-    match t.as_slice::<f32>() {
-        Some(s) => s.to_vec(),
-        None => t
-            .clone()
-            .into_data()
-            .try_into_vec::<f32>()
-            .expect("f32 tensor data"),
+/// The tensor as a contiguous f32 tensor (shares the buffer when it already is one).
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t.clone()
+    } else {
+        FlexTensor::from_data(t.clone().into_data())
     }
 }
 
 fn forward(x: &FlexTensor) -> FlexTensor {
-    let shape = x.shape();
-    let y: Vec<f32> = match x.as_slice::<f32>() {
-        Some(s) => s.iter().map(|&v| gelu_scalar(v)).collect(),
-        None => values(x).into_iter().map(gelu_scalar).collect(),
-    };
-    FlexTensor::from_data(TensorData::new(y, shape))
+    let x = contiguous(x);
+    let xs = x.as_slice::<f32>().expect("contiguous f32");
+    let mut y = vec![0.0f32; xs.len()];
+    gelu_slice(xs, &mut y);
+    FlexTensor::from_data(TensorData::new(y, x.shape()))
 }
 
 impl FusedActivationBackend for Flex {
@@ -68,30 +91,32 @@ impl FusedActivationBackend for Flex {
     }
 }
 
-/// Saved input of the GELU backward node.
-#[derive(Debug)]
-struct GeluState {
-    x: Vec<f32>,
-}
-
 #[derive(Debug)]
 struct GeluBackward;
 
 impl Backward<Flex, 1> for GeluBackward {
-    type State = Arc<GeluState>;
+    /// The (contiguous) input.
+    type State = FlexTensor;
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node {
             let shape = dy.shape();
-            let dyv = values(&dy);
-            let dx: Vec<f32> = dyv
-                .iter()
-                .zip(&ops.state.x)
-                .map(|(g, &x)| g * gelu_grad_scalar(x))
-                .collect();
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dx, shape)));
+            let mut dy = contiguous(&dy);
+            let x = ops.state.as_slice::<f32>().expect("contiguous f32");
+            let dx = match dy.try_storage_mut::<f32>() {
+                Some(g) if g.len() == x.len() => {
+                    gelu_grad_slice(x, g);
+                    dy
+                }
+                _ => {
+                    let mut g = dy.as_slice::<f32>().expect("contiguous f32").to_vec();
+                    gelu_grad_slice(x, &mut g);
+                    FlexTensor::from_data(TensorData::new(g, shape))
+                }
+            };
+            grads.register::<Flex>(node.id, dx);
         }
     }
 }
@@ -102,8 +127,9 @@ impl<C: CheckpointStrategy> FusedActivationBackend for Autodiff<Flex, C> {
         let xp = x.primitive();
         match GeluBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let y = forward(xp);
-                prep.finish(Arc::new(GeluState { x: values(xp) }), y)
+                let xc = contiguous(xp);
+                let y = forward(&xc);
+                prep.finish(xc, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(forward(xp)),
         }

@@ -119,6 +119,91 @@ impl<'a> Mat<'a> {
     }
 }
 
+impl<'a> Mat<'a> {
+    /// A `rows × cols` view of `data` with element `(i, j)` at `i·rs + j·cs` (non-negative
+    /// strides).
+    pub(crate) fn strided(data: &'a [f32], rows: usize, cols: usize, rs: isize, cs: isize) -> Self {
+        assert!(rs >= 0 && cs >= 0, "negative strides");
+        if rows > 0 && cols > 0 {
+            let last = (rows - 1) * rs as usize + (cols - 1) * cs as usize;
+            assert!(data.len() > last, "matrix buffer too small");
+        }
+        Mat {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
+    }
+
+    /// The transposed view.
+    pub(crate) fn t(self) -> Self {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// `dst = scale · a · b` (or `dst += scale · a · b` with `accumulate`), `dst` holding the
+/// `a.rows × b.cols` result with row stride `dst_rs` and unit column stride; single-threaded.
+pub(crate) fn matmul_strided(
+    dst: &mut [f32],
+    dst_rs: isize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accumulate: bool,
+    scale: f32,
+) {
+    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        dst_rs >= n as isize && dst.len() >= (m - 1) * dst_rs as usize + n,
+        "matmul: destination too small"
+    );
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                let at = i * dst_rs as usize;
+                dst[at..at + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    // SAFETY: the assert above and Mat's constructors keep every index the strides describe
+    // inside the three slices; `dst` is exclusively borrowed and does not alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs,
+            a.rs,
+            b.data.as_ptr(),
+            b.cs,
+            b.rs,
+            1.0,
+            scale,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// `dst (+)= a · b` with `dst` a row-major `a.rows × b.cols` buffer, single-threaded.
 /// With `accumulate` the product is added to `dst`, otherwise `dst` is overwritten.
 #[inline]

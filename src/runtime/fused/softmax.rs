@@ -1,0 +1,220 @@
+//! Fused softmax over the last dimension, as one custom op with a hand-written backward.
+//!
+//! Attention masks push scores to large negative values; libm's `expf` takes a slow path
+//! (errno, underflow handling) for every such element, which made the masked softmax the top
+//! entry of the attention profile. Here the exponential is the branch-free [`super::math::exp`]
+//! (inputs clamped to its finite range), vectorised, and the backward is one pass:
+//! `dx = y ⊙ (dy − Σ dy ⊙ y)`.
+
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::tensor::{DType, Tensor, TensorData};
+
+use super::math::{exp, simd_entry};
+
+/// Lanes of the partial reductions (lets the compiler keep them in vector registers: float
+/// reductions are not reassociated otherwise).
+const LANES: usize = 8;
+
+#[inline(always)]
+fn row_max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    let mut m = acc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &v in tail {
+        m = m.max(v);
+    }
+    m
+}
+
+#[inline(always)]
+fn row_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ta.iter().zip(tb) {
+        s += x * y;
+    }
+    s
+}
+
+#[inline(always)]
+fn row_sum(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
+}
+
+#[inline(always)]
+fn softmax_rows_impl(x: &[f32], y: &mut [f32], n: usize) {
+    for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+        let max = row_max(xr);
+        for (o, &v) in yr.iter_mut().zip(xr) {
+            *o = exp(v - max);
+        }
+        let inv = 1.0 / row_sum(yr);
+        for o in yr.iter_mut() {
+            *o *= inv;
+        }
+    }
+}
+
+#[inline(always)]
+fn softmax_grad_rows_impl(y: &[f32], dy: &mut [f32], n: usize) {
+    for (yr, gr) in y.chunks_exact(n).zip(dy.chunks_exact_mut(n)) {
+        let dot = row_dot(yr, gr);
+        for (g, &yv) in gr.iter_mut().zip(yr) {
+            *g = yv * (*g - dot);
+        }
+    }
+}
+
+simd_entry!(
+    /// Row-wise softmax of rows of length `n`.
+    pub(crate) fn softmax_rows(x: &[f32], y: &mut [f32], n: usize) => softmax_rows_impl
+);
+simd_entry!(
+    /// Row-wise softmax backward in place on `dy`, given the outputs `y`.
+    pub(crate) fn softmax_grad_rows(y: &[f32], dy: &mut [f32], n: usize) => softmax_grad_rows_impl
+);
+
+/// The fused softmax op.
+#[backend_extension(Flex, Autodiff)]
+pub(crate) trait FusedSoftmaxBackend: Backend {
+    /// Softmax over the last dimension.
+    fn fused_softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// The tensor as a contiguous f32 tensor (shares the buffer when it already is one).
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t.clone()
+    } else {
+        FlexTensor::from_data(t.clone().into_data())
+    }
+}
+
+fn forward(x: &FlexTensor) -> FlexTensor {
+    let x = contiguous(x);
+    let shape = x.shape();
+    let n = shape.iter().last().copied().unwrap_or(1).max(1);
+    let xs = x.as_slice::<f32>().expect("contiguous f32");
+    let mut y = vec![0.0f32; xs.len()];
+    softmax_rows(xs, &mut y, n);
+    FlexTensor::from_data(TensorData::new(y, shape))
+}
+
+impl FusedSoftmaxBackend for Flex {
+    fn fused_softmax_last(x: FlexTensor) -> FlexTensor {
+        forward(&x)
+    }
+}
+
+#[derive(Debug)]
+struct SoftmaxBackward;
+
+impl Backward<Flex, 1> for SoftmaxBackward {
+    /// The output `y` (contiguous).
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = node {
+            let shape = dy.shape();
+            let n = shape.iter().last().copied().unwrap_or(1).max(1);
+            let y = ops.state.as_slice::<f32>().expect("contiguous f32");
+            let mut g = contiguous(&dy)
+                .as_slice::<f32>()
+                .expect("contiguous f32")
+                .to_vec();
+            softmax_grad_rows(y, &mut g, n);
+            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(g, shape)));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedSoftmaxBackend for Autodiff<Flex, C> {
+    fn fused_softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let nodes = [x.node()];
+        let xp = x.primitive();
+        match SoftmaxBackward
+            .prepare::<C>(nodes)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = forward(xp);
+                prep.finish(y.clone(), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(xp)),
+        }
+    }
+}
+
+/// Softmax over the last dimension: one fused op on Flex, burn's softmax elsewhere.
+pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if super::uses_fused_kernels(&x.device()) && x.dtype() == DType::F32 {
+        Tensor::from_dispatch(<Dispatch as FusedSoftmaxBackend>::fused_softmax_last(
+            x.into_dispatch(),
+        ))
+    } else {
+        burn::tensor::activation::softmax(x, D - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+    use burn::tensor::activation::softmax;
+
+    #[test]
+    fn fused_softmax_matches_burn_in_value_and_gradient_with_masked_entries() {
+        let dev = burn::tensor::Device::flex().autodiff();
+        let plain = dev.clone().inner();
+        let x = Tensor::<3>::random([3, 5, 17], Distribution::Normal(0.0, 3.0), &plain);
+        // a mask like attention's: large negative entries, one fully masked row
+        let mut m = vec![0.0f32; 3 * 5 * 17];
+        for (i, v) in m.iter_mut().enumerate() {
+            if i % 3 == 0 || (17..34).contains(&i) {
+                *v = -1.0e9;
+            }
+        }
+        let x = x + Tensor::<3>::from_data(TensorData::new(m, [3, 5, 17]), &plain);
+        let w = Tensor::<3>::random([3, 5, 17], Distribution::Normal(0.0, 1.0), &plain);
+        let xa = x.clone().autodiff().require_grad();
+        let xb = x.autodiff().require_grad();
+        let ya = softmax_last(xa.clone());
+        let yb = softmax(xb.clone(), 2);
+        let d = (ya.clone() - yb.clone()).abs().max().into_scalar::<f32>();
+        assert!(d < 1e-6, "values differ by {d}");
+        let ga = (ya * w.clone().autodiff()).sum().backward();
+        let gb = (yb * w.autodiff()).sum().backward();
+        let (da, db) = (xa.grad(&ga).expect("grad"), xb.grad(&gb).expect("grad"));
+        let d = (da - db).abs().max().into_scalar::<f32>();
+        assert!(d < 1e-5, "gradients differ by {d}");
+    }
+}
