@@ -15,6 +15,7 @@ pub mod report;
 pub mod summary;
 pub mod sweep;
 pub mod train;
+pub mod vs_memorax;
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;

@@ -44,6 +44,16 @@ pub struct BenchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: super::train::Format,
+    /// Run the JAX original (memorax 1.0.1) on the same workloads, alternating with memoraxc, and
+    /// print both with ratios (sets up a venv with memorax on first use).
+    #[arg(long)]
+    pub vs_memorax: bool,
+    /// Directory of the memorax anchor scripts (`bench_ppo.py`, `bench_dqn_cartpole.py`).
+    #[arg(long, default_value = "../shared/anchors/memorax")]
+    pub memorax_dir: PathBuf,
+    /// Python venv holding memorax (created when missing; default `<out>/venv-memorax`).
+    #[arg(long)]
+    pub venv: Option<PathBuf>,
 }
 
 /// Estimated model FLOPs per environment step, from the checker's analytic parameter counts.
@@ -134,6 +144,9 @@ pub fn run(args: BenchArgs) -> u8 {
             return super::EXIT_RUNTIME;
         }
     };
+    if args.vs_memorax {
+        return vs(&args, &chosen);
+    }
     let mut rows = Vec::new();
     for (name, src) in chosen {
         let file = args.out.join(format!("{name}.mx"));
@@ -248,6 +261,64 @@ pub fn run(args: BenchArgs) -> u8 {
         }
     }
     super::EXIT_OK
+}
+
+/// Write the chosen workloads and hand them to the side-by-side comparison.
+fn vs(args: &BenchArgs, chosen: &[&(&str, &str)]) -> u8 {
+    let script = args.memorax_dir.join("bench_ppo.py");
+    if !script.exists() {
+        eprintln!(
+            "error: memorax anchor scripts not found in {} (pass --memorax-dir)",
+            args.memorax_dir.display()
+        );
+        return super::EXIT_USER;
+    }
+    let memorax_dir = match args.memorax_dir.canonicalize() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.memorax_dir.display());
+            return super::EXIT_USER;
+        }
+    };
+    let venv = args
+        .venv
+        .clone()
+        .unwrap_or_else(|| args.out.join("venv-memorax"));
+    let python = match super::vs_memorax::ensure_venv(&venv) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: setting up memorax: {e}");
+            return super::EXIT_RUNTIME;
+        }
+    };
+    let mut overrides = Vec::new();
+    if let Some(s) = args.steps {
+        overrides.push(format!("train.steps={s}"));
+        overrides.push(format!("train.eval_every={s}"));
+    }
+    let mut workloads = Vec::new();
+    for (name, src) in chosen {
+        let file = args.out.join(format!("{name}.mx"));
+        if let Err(e) = std::fs::write(&file, src) {
+            eprintln!("error: {}: {e}", file.display());
+            return super::EXIT_RUNTIME;
+        }
+        let checked = check::check_path(&file, &overrides);
+        let Some(agent) = checked.program.agents.first() else {
+            eprint!("{}", checked.diagnostics.render(false));
+            return super::EXIT_USER;
+        };
+        workloads.push((name.to_string(), file, agent.train.steps));
+    }
+    super::vs_memorax::run(super::vs_memorax::VsArgs {
+        workloads,
+        overrides,
+        repeat: args.repeat,
+        memorax_dir: &memorax_dir,
+        python: &python,
+        out: &args.out,
+        json: args.format == super::train::Format::Json,
+    })
 }
 
 /// Peak resident set size of this process in MB (Linux `VmHWM`), if known.
