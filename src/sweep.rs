@@ -189,7 +189,7 @@ impl Sweep {
             let d = dir.join(sub);
             std::fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
-        let yaml = serde_yaml::to_string(&spec).map_err(|e| SweepError::Io {
+        let yaml = crate::syntax::yaml::to_string(&spec).map_err(|e| SweepError::Io {
             path: dir.join(SPEC_FILE),
             message: e.to_string(),
         })?;
@@ -213,7 +213,7 @@ impl Sweep {
             reason,
         };
         let text = std::fs::read_to_string(&spec_path).map_err(io_err(&spec_path))?;
-        let spec: Spec = serde_yaml::from_str(&text)
+        let spec: Spec = crate::syntax::yaml::from_str(&text)
             .map_err(|e| corrupt(&spec_path, format!("unreadable: {e}")))?;
         if spec.format != FORMAT {
             return Err(corrupt(

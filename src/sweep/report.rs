@@ -113,7 +113,8 @@ fn read_text(p: &Path) -> Option<String> {
 }
 
 fn config_field(dir: &Path, key: &str) -> Option<String> {
-    let v: serde_yaml::Value = serde_yaml::from_str(&read_text(&dir.join("config.yaml"))?).ok()?;
+    let v: crate::syntax::yaml::Value =
+        crate::syntax::yaml::from_str(&read_text(&dir.join("config.yaml"))?).ok()?;
     v.get(key)?.as_str().map(str::to_string)
 }
 

@@ -19,10 +19,14 @@
 //! [`to_mx`] translates it to `.mx` text and keeps a map from that text back to the YAML bytes,
 //! so the checker's diagnostics point at the offending YAML key or value ([`Translated::map`]).
 //! [`from_mx`] writes an agent's canonical `.mx` as such a config (`memoraxc expand --yaml`).
+//!
+//! The YAML library is `serde_yaml_ng`, a maintained fork of the deprecated `serde_yaml` with the
+//! same API; the rest of the crate reaches it only through the re-exports here, so swapping it is
+//! a one-module change.
 
 use std::ops::Range;
 
-use serde_yaml::Value;
+pub use serde_yaml_ng::{Mapping, Value, from_str, to_string};
 
 use super::ast::{EntryKind, ItemKind};
 use super::printer;
@@ -200,7 +204,7 @@ fn key_name(k: &Value) -> String {
 
 /// Translate a YAML agent config into `.mx` text (see the module docs for the format).
 pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| {
+    let doc: Value = from_str(text).map_err(|e| {
         let at = e.location().map(|l| l.index()).unwrap_or(0).min(text.len());
         YamlError {
             span: at..(at + 1).min(text.len()),
@@ -365,7 +369,7 @@ pub fn to_mx(text: &str) -> Result<Translated, YamlError> {
 
 fn yaml_scalar(s: &str) -> Value {
     // numbers stay numbers when YAML reads them back as the same number
-    if let Ok(v) = serde_yaml::from_str::<Value>(s)
+    if let Ok(v) = from_str::<Value>(s)
         && v.is_number()
         && !s.contains('_')
     {
@@ -380,9 +384,9 @@ pub fn from_mx(canonical: &str, name: &str, hash: &str) -> Option<String> {
     if !diags.is_empty() {
         return None;
     }
-    let mut m = serde_yaml::Mapping::new();
+    let mut m = Mapping::new();
     m.insert("agent".into(), name.into());
-    let mut lets = serde_yaml::Mapping::new();
+    let mut lets = Mapping::new();
     let mut agent_found = false;
     for item in &file.items {
         match &item.kind {
@@ -401,7 +405,7 @@ pub fn from_mx(canonical: &str, name: &str, hash: &str) -> Option<String> {
                             m.insert(name.name.clone().into(), v.into());
                         }
                         EntryKind::Section { name, fields } => {
-                            let mut f = serde_yaml::Mapping::new();
+                            let mut f = Mapping::new();
                             for (k, v) in fields {
                                 f.insert(k.name.clone().into(), yaml_scalar(&printer::flat(v)));
                             }
@@ -419,7 +423,7 @@ pub fn from_mx(canonical: &str, name: &str, hash: &str) -> Option<String> {
     if !lets.is_empty() {
         m.insert("lets".into(), Value::Mapping(lets));
     }
-    let body = serde_yaml::to_string(&Value::Mapping(m)).ok()?;
+    let body = to_string(&Value::Mapping(m)).ok()?;
     Some(format!(
         "# {name} ({hash}), written by `memoraxc expand --yaml`\n{body}"
     ))

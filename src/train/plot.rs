@@ -337,7 +337,7 @@ fn agent_name(dir: &Path) -> String {
 fn plain_agent_name(dir: &Path) -> String {
     let from_config = std::fs::read_to_string(dir.join("config.yaml"))
         .ok()
-        .and_then(|s| serde_yaml::from_str::<serde_yaml::Value>(&s).ok())
+        .and_then(|s| crate::syntax::yaml::from_str::<crate::syntax::yaml::Value>(&s).ok())
         .and_then(|v| v.get("agent")?.as_str().map(str::to_string));
     from_config.unwrap_or_else(|| {
         let name = dir

@@ -65,7 +65,7 @@ pub fn config_yaml(agent: &ir::Agent) -> String {
         "hash": agent.hash,
         "program": agent.canonical,
     });
-    serde_yaml::to_string(&cfg).unwrap_or_default()
+    crate::syntax::yaml::to_string(&cfg).unwrap_or_default()
 }
 
 /// UTC `YYYYmmdd-HHMMSS` of now.
