@@ -17,7 +17,7 @@ use super::math::{exp, simd_entry};
 const A: f32 = 0.044_715;
 
 /// `2 √(2/π)`.
-const K: f32 = 1.595_769_1;
+const K: f32 = 1.595_769;
 
 fn k() -> f32 {
     K
