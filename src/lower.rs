@@ -291,6 +291,9 @@ impl Builder<'_> {
                 steps_per_trial: a.int("steps_per_trial") as usize,
             }),
             "rtu" => Layer::Rtu(Rtu::new(fi, a.int("h") as usize, d)),
+            "rtrl" => Layer::Rtrl(crate::runtime::rtrl::Rtrl {
+                inner: vec![child(self, 0)?],
+            }),
             "cnn" | "vit" => image_encoder(blk, d),
             other => {
                 return Err(err(&format!(

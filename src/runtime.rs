@@ -20,6 +20,7 @@ pub mod moe;
 pub mod net;
 pub mod recurrent;
 pub mod rl2;
+pub mod rtrl;
 pub mod rtu;
 pub mod s5;
 pub mod scan;

@@ -163,6 +163,8 @@ fn every_memory_block_beats_the_memoryless_ceiling() {
         ("mlstm", b::mlstm(W, W, 2, 4)),
         ("shm", b::residual(b::shm(W, W, 16))),
         ("rtu", b::rtu(W, W)),
+        ("rtrl(lru)", b::rtrl(b::lru(W, W))),
+        ("rtrl(rtu)", b::rtrl(b::rtu(W, W))),
         ("moe", b::moe(b::gru(W, W), 2, 1, 0.01)),
     ];
     let mut failed = Vec::new();

@@ -482,3 +482,83 @@ fn cnn_keeps_pixel_positions() {
     let ys = y.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
     assert_eq!(ys, xs);
 }
+
+#[test]
+fn rtrl_contract() {
+    let _guard = common::serial();
+    common::contract_with(b::rtrl(b::lru(5, 6)), 1e-5, false);
+    common::contract_with(b::rtrl(b::rtu(4, 3)), 1e-5, false);
+}
+
+/// RTRL's parameter gradients are exact: they equal back-propagation through time of the same
+/// block with the same parameters, over a sequence with an episode reset inside.
+#[test]
+fn rtrl_parameter_gradients_equal_bptt() {
+    let _guard = common::serial();
+    use memoraxc::lower::lower_block;
+    use memoraxc::runtime::layer::{Ctx, Layer};
+    use memoraxc::runtime::rtrl::Rtrl;
+    for block in [b::lru(3, 4), b::rtu(3, 4)] {
+        let name = block.kind.clone();
+        let dev = Device::flex();
+        dev.seed(11);
+        let ad = dev.clone().autodiff();
+        let (plain, _) = lower_block(&b::with_paths(block, "t"), &ad).expect("lowers");
+        let wrapped = Layer::Rtrl(Rtrl {
+            inner: vec![plain.clone()],
+        });
+        let (t, nb) = (6, 2);
+        let x = Tensor::<3>::random(
+            [t, nb, 3],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &dev,
+        );
+        let mut st = vec![0.0f32; t * nb];
+        st[0] = 1.0;
+        st[1] = 1.0;
+        st[3 * nb + 1] = 1.0; // env 1 restarts at t = 3
+        let s = Tensor::<2>::from_data(TensorData::new(st, [t, nb]), &ad);
+        let out = plain
+            .forward(
+                x.clone().autodiff(),
+                &s,
+                plain.init_carry(nb, &ad, &Ctx::new(&[])),
+                &Ctx::new(&[]),
+            )
+            .0;
+        let w = Tensor::<3>::random(
+            out.dims(),
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &dev,
+        )
+        .autodiff();
+        let loss = |l: &Layer| {
+            let c = l.init_carry(nb, &ad, &Ctx::new(&[]));
+            let (y, _) = l.forward(x.clone().autodiff(), &s, c, &Ctx::new(&[]));
+            (y * w.clone()).sum()
+        };
+        let (la, lb) = (loss(&plain), loss(&wrapped));
+        let d = (la.clone() - lb.clone()).abs().into_scalar::<f32>();
+        assert!(d < 1e-5, "{name}: loss values differ by {d}");
+        use burn::optim::GradientsParams;
+        let ga = GradientsParams::from_grads(la.backward(), &plain);
+        let gb = GradientsParams::from_grads(lb.backward(), &wrapped);
+        let (va, vb) = (
+            common::param_grads(&plain, &ga),
+            common::param_grads(&wrapped, &gb),
+        );
+        assert_eq!(va.len(), vb.len(), "{name}: same parameters");
+        let mut checked = 0;
+        for (a, b) in va.into_iter().zip(vb) {
+            let (a, b) = (a.expect("bptt grad"), b.expect("rtrl grad"));
+            let scale = a.clone().abs().max().into_scalar::<f32>().max(1.0);
+            let d = (a - b).abs().max().into_scalar::<f32>();
+            assert!(
+                d <= 1e-4 * scale,
+                "{name}: parameter gradient differs by {d}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 4, "{name}: only {checked} parameters compared");
+    }
+}

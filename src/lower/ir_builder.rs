@@ -532,6 +532,20 @@ pub fn rl2(x: Block, steps_per_trial: usize) -> Block {
     )
 }
 
+/// `rtrl(x)` around an `lru` or `rtu` block.
+pub fn rtrl(x: Block) -> Block {
+    let (f, o) = (x.input, x.output);
+    let recurrent = match (x.kind.as_str(), x.args.get("state")) {
+        ("lru", Some(Value::Int(p))) => x.params - (2 * *p as u64 * f as u64 + f as u64),
+        _ => x.params,
+    };
+    let carry = CarryTy::Tuple(vec![
+        x.carry.clone(),
+        record("rtrl", &[("s", 2 * recurrent)]),
+    ]);
+    block("rtrl", f, o, vec![], vec![x], carry, 0)
+}
+
 /// `embed_action()` for `actions` actions, or `embed_reward()` (`actions = None`).
 pub fn embed_prev(f: usize, actions: Option<usize>) -> Block {
     let (kind, w) = match actions {

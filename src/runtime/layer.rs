@@ -159,6 +159,8 @@ pub enum Layer {
     Moe(super::moe::Moe),
     /// RL² trials around a memory block (`rl2`).
     Rl2(super::rl2::Rl2),
+    /// Real-time recurrent learning around `lru` or `rtu` (`rtrl`).
+    Rtrl(super::rtrl::Rtrl),
     /// Previous action appended to the features (`embed_action`).
     EmbedAction(EmbedPrev),
     /// Previous reward appended to the features (`embed_reward`).
@@ -198,6 +200,7 @@ impl Layer {
             Layer::Shm(m) => m.init_carry(batch, device),
             Layer::Rtu(m) => m.init_carry(batch, device),
             Layer::Rl2(m) => m.init_carry(batch, device, ctx),
+            Layer::Rtrl(m) => m.init_carry(batch, device),
             Layer::Moe(m) => m.init_carry(batch, device, ctx),
             _ => Carry::Unit,
         }
@@ -261,6 +264,7 @@ impl Layer {
             Layer::Shm(m) => m.forward(x, start, carry),
             Layer::Rtu(m) => m.forward(x, start, carry),
             Layer::Rl2(m) => m.forward(x, carry, ctx),
+            Layer::Rtrl(m) => m.forward(x, start, carry),
             Layer::Moe(m) => m.forward(x, start, carry, ctx),
             Layer::Cnn(m) => (m.forward(x), carry),
             Layer::Vit(m) => (m.forward(x), carry),

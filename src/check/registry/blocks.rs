@@ -502,8 +502,8 @@ pub const BLOCKS: &[Entry] = &[
         cat: Cat::Memory,
         params: &[X],
         variadic: None,
-        sig: "F -> out(x) carry (C(x), rtrl(s: 2*params(x)))",
-        doc: "Real-time recurrent learning around `lru` or `rtu`: carries one complex sensitivity per parameter. params = params(x). Child path `.0`.",
+        sig: "F -> out(x) carry (C(x), rtrl(s: 2*recurrent params(x)))",
+        doc: "Real-time recurrent learning around `lru` or `rtu`: carries one complex sensitivity per recurrent parameter (all of rtu's; lru's without the readout C, D), no gradient through time; inputs get the one-step gradient. params = params(x). Child path `.0`.",
     },
     Entry {
         name: "rl2",

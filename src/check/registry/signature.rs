@@ -511,13 +511,18 @@ fn sig128(
                     help: Some("wrap `lru(...)` or `rtu(...)`".into()),
                 }]);
             }
+            // one complex sensitivity per recurrent parameter: rtu's are all of them; lru's
+            // readout (C: 2·H·F, D: F) has none
+            let recurrent = if x.kind == "lru" {
+                let fi = x.input as u128;
+                x.params as u128 - (2 * int(&x.args, "state") * fi + fi)
+            } else {
+                x.params as u128
+            };
             Ok(S128 {
                 out: x.output,
                 carry: tuple(
-                    vec![
-                        x.carry.clone(),
-                        rec("rtrl", &[("s", 2 * (x.params as u128))]),
-                    ],
+                    vec![x.carry.clone(), rec("rtrl", &[("s", 2 * recurrent)])],
                     false,
                 ),
                 params: (x.params as u128),
