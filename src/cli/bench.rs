@@ -148,22 +148,13 @@ pub fn run(args: BenchArgs) -> u8 {
         return vs(&args, &chosen);
     }
     let mut rows = Vec::new();
+    let overrides = step_overrides(&args);
     for (name, src) in chosen {
-        let file = args.out.join(format!("{name}.mx"));
-        if let Err(e) = std::fs::write(&file, src) {
-            eprintln!("error: {}: {e}", file.display());
-            return super::EXIT_RUNTIME;
-        }
-        let mut overrides = Vec::new();
-        if let Some(s) = args.steps {
-            overrides.push(format!("train.steps={s}"));
-            overrides.push(format!("train.eval_every={s}"));
-        }
-        let checked = check::check_path(&file, &overrides);
-        let Some(agent) = checked.program.agents.first() else {
-            eprint!("{}", checked.diagnostics.render(false));
-            return super::EXIT_USER;
+        let (file, agent) = match write_and_check(&args, name, src, &overrides) {
+            Ok(x) => x,
+            Err(code) => return code,
         };
+        let agent = &agent;
         let flops = flops_per_step(agent);
         let (mut sps, mut wall, mut rss, mut ret, mut first) =
             (vec![], vec![], vec![], vec![], vec![]);
@@ -263,6 +254,36 @@ pub fn run(args: BenchArgs) -> u8 {
     super::EXIT_OK
 }
 
+/// `train.steps` / `train.eval_every` overrides from `--steps`.
+fn step_overrides(args: &BenchArgs) -> Vec<String> {
+    args.steps
+        .map(|s| vec![format!("train.steps={s}"), format!("train.eval_every={s}")])
+        .unwrap_or_default()
+}
+
+/// Write workload `name` under the output directory and check it with `overrides`; returns the
+/// file and its agent, or the exit code after printing why not.
+fn write_and_check(
+    args: &BenchArgs,
+    name: &str,
+    src: &str,
+    overrides: &[String],
+) -> Result<(PathBuf, ir::Agent), u8> {
+    let file = args.out.join(format!("{name}.mx"));
+    if let Err(e) = std::fs::write(&file, src) {
+        eprintln!("error: {}: {e}", file.display());
+        return Err(super::EXIT_RUNTIME);
+    }
+    let checked = check::check_path(&file, overrides);
+    match checked.program.agents.into_iter().next() {
+        Some(agent) => Ok((file, agent)),
+        None => {
+            eprint!("{}", checked.diagnostics.render(false));
+            Err(super::EXIT_USER)
+        }
+    }
+}
+
 /// Write the chosen workloads and hand them to the side-by-side comparison.
 fn vs(args: &BenchArgs, chosen: &[&(&str, &str)]) -> u8 {
     let script = args.memorax_dir.join("bench_ppo.py");
@@ -291,24 +312,13 @@ fn vs(args: &BenchArgs, chosen: &[&(&str, &str)]) -> u8 {
             return super::EXIT_RUNTIME;
         }
     };
-    let mut overrides = Vec::new();
-    if let Some(s) = args.steps {
-        overrides.push(format!("train.steps={s}"));
-        overrides.push(format!("train.eval_every={s}"));
-    }
+    let overrides = step_overrides(args);
     let mut workloads = Vec::new();
     for (name, src) in chosen {
-        let file = args.out.join(format!("{name}.mx"));
-        if let Err(e) = std::fs::write(&file, src) {
-            eprintln!("error: {}: {e}", file.display());
-            return super::EXIT_RUNTIME;
+        match write_and_check(args, name, src, &overrides) {
+            Ok((file, agent)) => workloads.push((name.to_string(), file, agent.train.steps)),
+            Err(code) => return code,
         }
-        let checked = check::check_path(&file, &overrides);
-        let Some(agent) = checked.program.agents.first() else {
-            eprint!("{}", checked.diagnostics.render(false));
-            return super::EXIT_USER;
-        };
-        workloads.push((name.to_string(), file, agent.train.steps));
     }
     super::vs_memorax::run(super::vs_memorax::VsArgs {
         workloads,

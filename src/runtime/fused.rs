@@ -164,3 +164,12 @@ fn check_shapes(
     assert_eq!(reset.dims(), [t, b], "{op}: reset must be [{t}, {b}]");
     Dims { t, b, h }
 }
+
+/// The tensor as a contiguous f32 Flex tensor (shares the buffer when it already is one).
+fn contiguous(t: &burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexTensor {
+    if t.as_slice::<f32>().is_some() {
+        t.clone()
+    } else {
+        burn::backend::flex::FlexTensor::from_data(t.clone().into_data())
+    }
+}

@@ -20,6 +20,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
+use super::contiguous;
 use super::math::{Mat, matmul_strided};
 use super::softmax::{softmax_grad_rows, softmax_rows};
 
@@ -64,14 +65,6 @@ struct AttentionTape {
     v: FlexTensor,
     /// Probabilities `[B, H, T, L]`.
     p: Vec<f32>,
-}
-
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t.clone()
-    } else {
-        FlexTensor::from_data(t.clone().into_data())
-    }
 }
 
 fn f32s(t: &FlexTensor) -> &[f32] {

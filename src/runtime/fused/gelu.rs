@@ -12,6 +12,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
+use super::contiguous;
 use super::math::{exp, simd_entry};
 
 const A: f32 = 0.044_715;
@@ -66,15 +67,6 @@ simd_entry!(
 pub(crate) trait FusedActivationBackend: Backend {
     /// GELU (tanh approximation), elementwise.
     fn fused_gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
-}
-
-/// The tensor as a contiguous f32 tensor (shares the buffer when it already is one).
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t.clone()
-    } else {
-        FlexTensor::from_data(t.clone().into_data())
-    }
 }
 
 fn forward(x: &FlexTensor) -> FlexTensor {

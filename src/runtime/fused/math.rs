@@ -208,43 +208,8 @@ pub(crate) fn matmul_strided(
 /// With `accumulate` the product is added to `dst`, otherwise `dst` is overwritten.
 #[inline]
 pub(crate) fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
-    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
-    let (m, n, k) = (a.rows, b.cols, a.cols);
-    assert!(dst.len() >= m * n, "matmul: destination too small");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
-        return;
-    }
-    // SAFETY: the asserts above keep every index the strides describe inside the three slices
-    // (Mat's constructors check their buffers); `dst` is exclusively borrowed.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs,
-            a.rs,
-            b.data.as_ptr(),
-            b.cs,
-            b.rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    let n = b.cols;
+    matmul_strided(dst, n.max(1) as isize, a, b, accumulate, 1.0);
 }
 
 /// Adds the column sums of the row-major matrix `src` (rows of `acc.len()`) to `acc`.

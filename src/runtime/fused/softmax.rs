@@ -14,6 +14,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor, TensorData};
 
+use super::contiguous;
 use super::math::{exp, simd_entry};
 
 /// Lanes of the partial reductions (lets the compiler keep them in vector registers: float
@@ -105,15 +106,6 @@ simd_entry!(
 pub(crate) trait FusedSoftmaxBackend: Backend {
     /// Softmax over the last dimension.
     fn fused_softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self>;
-}
-
-/// The tensor as a contiguous f32 tensor (shares the buffer when it already is one).
-fn contiguous(t: &FlexTensor) -> FlexTensor {
-    if t.as_slice::<f32>().is_some() {
-        t.clone()
-    } else {
-        FlexTensor::from_data(t.clone().into_data())
-    }
 }
 
 fn forward(x: &FlexTensor) -> FlexTensor {
