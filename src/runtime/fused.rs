@@ -173,3 +173,41 @@ fn contiguous(t: &burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexT
         burn::backend::flex::FlexTensor::from_data(t.clone().into_data())
     }
 }
+
+/// A new contiguous f32 tensor of `x`'s shape filled by `f(x, out)`: the forward of the
+/// elementwise and row-wise fused ops.
+fn map_values(
+    x: &burn::backend::flex::FlexTensor,
+    f: impl FnOnce(&[f32], &mut [f32]),
+) -> burn::backend::flex::FlexTensor {
+    use burn::backend::TensorMetadata;
+    let x = contiguous(x);
+    let xs = x.as_slice::<f32>().expect("contiguous f32");
+    let mut y = vec![0.0f32; xs.len()];
+    f(xs, &mut y);
+    burn::backend::flex::FlexTensor::from_data(burn::tensor::TensorData::new(y, x.shape()))
+}
+
+/// The incoming gradient `dy` transformed in place by `f(saved, dy)` (reusing its buffer when it
+/// is not shared): the backward of the elementwise and row-wise fused ops.
+fn map_grad(
+    dy: &burn::backend::flex::FlexTensor,
+    saved: &burn::backend::flex::FlexTensor,
+    f: impl FnOnce(&[f32], &mut [f32]),
+) -> burn::backend::flex::FlexTensor {
+    use burn::backend::TensorMetadata;
+    let shape = dy.shape();
+    let mut dy = contiguous(dy);
+    let s = saved.as_slice::<f32>().expect("contiguous f32");
+    match dy.try_storage_mut::<f32>() {
+        Some(g) if g.len() == s.len() => {
+            f(s, g);
+            dy
+        }
+        _ => {
+            let mut g = dy.as_slice::<f32>().expect("contiguous f32").to_vec();
+            f(s, &mut g);
+            burn::backend::flex::FlexTensor::from_data(burn::tensor::TensorData::new(g, shape))
+        }
+    }
+}

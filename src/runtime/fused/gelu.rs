@@ -9,11 +9,11 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::tensor::{DType, Tensor};
 
-use super::contiguous;
 use super::math::{exp, simd_entry};
+use super::{contiguous, map_grad, map_values};
 
 const A: f32 = 0.044_715;
 
@@ -70,11 +70,7 @@ pub(crate) trait FusedActivationBackend: Backend {
 }
 
 fn forward(x: &FlexTensor) -> FlexTensor {
-    let x = contiguous(x);
-    let xs = x.as_slice::<f32>().expect("contiguous f32");
-    let mut y = vec![0.0f32; xs.len()];
-    gelu_slice(xs, &mut y);
-    FlexTensor::from_data(TensorData::new(y, x.shape()))
+    map_values(x, gelu_slice)
 }
 
 impl FusedActivationBackend for Flex {
@@ -94,20 +90,7 @@ impl Backward<Flex, 1> for GeluBackward {
         let [node] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node {
-            let shape = dy.shape();
-            let mut dy = contiguous(&dy);
-            let x = ops.state.as_slice::<f32>().expect("contiguous f32");
-            let dx = match dy.try_storage_mut::<f32>() {
-                Some(g) if g.len() == x.len() => {
-                    gelu_grad_slice(x, g);
-                    dy
-                }
-                _ => {
-                    let mut g = dy.as_slice::<f32>().expect("contiguous f32").to_vec();
-                    gelu_grad_slice(x, &mut g);
-                    FlexTensor::from_data(TensorData::new(g, shape))
-                }
-            };
+            let dx = map_grad(&dy, &ops.state, gelu_grad_slice);
             grads.register::<Flex>(node.id, dx);
         }
     }

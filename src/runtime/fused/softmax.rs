@@ -12,10 +12,10 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{DType, Tensor};
 
-use super::contiguous;
 use super::math::{exp, simd_entry};
+use super::{map_grad, map_values};
 
 /// Lanes of the partial reductions (lets the compiler keep them in vector registers: float
 /// reductions are not reassociated otherwise).
@@ -108,14 +108,14 @@ pub(crate) trait FusedSoftmaxBackend: Backend {
     fn fused_softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
+/// Length of the rows of a tensor (its last dimension).
+fn row_len(t: &FlexTensor) -> usize {
+    t.shape().iter().last().copied().unwrap_or(1).max(1)
+}
+
 fn forward(x: &FlexTensor) -> FlexTensor {
-    let x = contiguous(x);
-    let shape = x.shape();
-    let n = shape.iter().last().copied().unwrap_or(1).max(1);
-    let xs = x.as_slice::<f32>().expect("contiguous f32");
-    let mut y = vec![0.0f32; xs.len()];
-    softmax_rows(xs, &mut y, n);
-    FlexTensor::from_data(TensorData::new(y, shape))
+    let n = row_len(x);
+    map_values(x, |x, y| softmax_rows(x, y, n))
 }
 
 impl FusedSoftmaxBackend for Flex {
@@ -135,15 +135,9 @@ impl Backward<Flex, 1> for SoftmaxBackward {
         let [node] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node {
-            let shape = dy.shape();
-            let n = shape.iter().last().copied().unwrap_or(1).max(1);
-            let y = ops.state.as_slice::<f32>().expect("contiguous f32");
-            let mut g = contiguous(&dy)
-                .as_slice::<f32>()
-                .expect("contiguous f32")
-                .to_vec();
-            softmax_grad_rows(y, &mut g, n);
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(g, shape)));
+            let n = row_len(&dy);
+            let dx = map_grad(&dy, &ops.state, |y, g| softmax_grad_rows(y, g, n));
+            grads.register::<Flex>(node.id, dx);
         }
     }
 }
@@ -180,8 +174,8 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
     use burn::tensor::activation::softmax;
+    use burn::tensor::{Distribution, TensorData};
 
     #[test]
     fn fused_softmax_matches_burn_in_value_and_gradient_with_masked_entries() {
