@@ -16,6 +16,7 @@
 
 pub mod attention;
 mod backend;
+pub mod cscan;
 pub mod gelu;
 mod gru;
 mod lstm;

@@ -39,7 +39,21 @@ pub fn matmul3(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
 /// Resettable complex diagonal scan: `h ← 0` where `start`, then `h ← λ ⊙ h + b_t`.
 ///
 /// `lam_*: [P]`, `b_*: [T, B, P]`, `h_*: [B, P]`; returns every state `([T, B, P], [T, B, P])`.
+/// One fused op on Flex ([`super::fused::cscan`]), per-step ops elsewhere.
 pub fn complex_diag_scan(
+    lam: (Tensor<1>, Tensor<1>),
+    b: (Tensor<3>, Tensor<3>),
+    start: &Tensor<2>,
+    h: (Tensor<2>, Tensor<2>),
+) -> (Tensor<3>, Tensor<3>) {
+    match super::fused::cscan::complex_scan(&lam, &b, &h, start) {
+        Some(out) => out,
+        None => complex_diag_scan_reference(lam, b, start, h),
+    }
+}
+
+/// [`complex_diag_scan`] as per-step burn ops (fallback and test oracle).
+pub fn complex_diag_scan_reference(
     lam: (Tensor<1>, Tensor<1>),
     b: (Tensor<3>, Tensor<3>),
     start: &Tensor<2>,
