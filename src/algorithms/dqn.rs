@@ -5,6 +5,8 @@
 //! `tau` every `target_network_frequency` env steps (`tau = 1` is a hard copy). Truncated
 //! episodes bootstrap from the true last observation; terminated ones do not.
 
+use std::borrow::Cow;
+
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 
@@ -82,27 +84,16 @@ impl DqnConfig {
 }
 
 /// Everything of a [`Dqn`] beyond models and optimizer that the rest of a run depends on.
-#[derive(serde::Serialize)]
-struct DqnSnapshotRef<'a> {
+/// Saving borrows the replay buffer (no copy); loading owns it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DqnSnapshot<'a> {
     env_steps: u64,
     rng: [u64; 4],
     last_target_update: u64,
     env: Vec<u8>,
-    batch: &'a StepBatch,
-    replay: &'a Replay,
-    stats: &'a EpisodeStats,
-}
-
-/// The owned form of [`DqnSnapshotRef`].
-#[derive(serde::Deserialize)]
-struct DqnSnapshot {
-    env_steps: u64,
-    rng: [u64; 4],
-    last_target_update: u64,
-    env: Vec<u8>,
-    batch: StepBatch,
-    replay: Replay,
-    stats: EpisodeStats,
+    batch: Cow<'a, StepBatch>,
+    replay: Cow<'a, Replay>,
+    stats: Cow<'a, EpisodeStats>,
 }
 
 /// DQN bound to an agent.
@@ -378,14 +369,14 @@ impl Algorithm for Dqn {
         self.q
     }
     fn state(&self) -> AlgoState {
-        let exact = DqnSnapshotRef {
+        let exact = DqnSnapshot {
             env_steps: self.env_steps,
             rng: self.rng.s,
             last_target_update: self.last_target_update,
             env: self.env.save_state(),
-            batch: &self.batch,
-            replay: &self.replay,
-            stats: &self.stats,
+            batch: Cow::Borrowed(&self.batch),
+            replay: Cow::Borrowed(&self.replay),
+            stats: Cow::Borrowed(&self.stats),
         };
         AlgoState {
             optimizer: self.optim.to_bytes(),
@@ -399,7 +390,7 @@ impl Algorithm for Dqn {
         }
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
-        let snap: DqnSnapshot = snapshot::decode(&state.exact)?;
+        let snap: DqnSnapshot<'static> = snapshot::decode(&state.exact)?;
         snapshot::check_batch(&snap.batch, self.cfg.num_envs, self.obs_dim)?;
         let r = &snap.replay;
         let d = self.obs_dim;
@@ -421,9 +412,9 @@ impl Algorithm for Dqn {
         self.env_steps = snap.env_steps;
         self.rng.s = snap.rng;
         self.last_target_update = snap.last_target_update;
-        self.batch = snap.batch;
-        self.replay = snap.replay;
-        self.stats = snap.stats;
+        self.batch = snap.batch.into_owned();
+        self.replay = snap.replay.into_owned();
+        self.stats = snap.stats.into_owned();
         self.target = target;
         self.model = Some(model);
         Ok(())

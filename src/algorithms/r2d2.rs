@@ -14,6 +14,8 @@
 pub mod config;
 pub mod targets;
 
+use std::borrow::Cow;
+
 use burn::prelude::*;
 use rand::Rng;
 
@@ -34,16 +36,17 @@ use super::{AlgoError, AlgoState, Algorithm, IterStats};
 pub use config::R2d2Config;
 
 /// Everything of an [`R2d2`] beyond models and optimizer that the rest of a run depends on.
+/// Saving borrows the replay buffer (no copy); loading owns it.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct R2d2Snapshot {
+struct R2d2Snapshot<'a> {
     env_steps: u64,
     rng: [u64; 4],
     last_target_update: u64,
     env: Vec<u8>,
-    batch: StepBatch,
+    batch: Cow<'a, StepBatch>,
     carry: CarryData,
-    replay: SequenceReplay,
-    stats: EpisodeStats,
+    replay: Cow<'a, SequenceReplay>,
+    stats: Cow<'a, EpisodeStats>,
 }
 
 /// R2D2 bound to an agent.
@@ -438,10 +441,10 @@ impl Algorithm for R2d2 {
             rng: self.rng.s,
             last_target_update: self.last_target_update,
             env: self.env.save_state(),
-            batch: self.batch.clone(),
+            batch: Cow::Borrowed(&self.batch),
             carry: CarryData::of(&self.carry),
-            replay: self.replay.clone(),
-            stats: self.stats.clone(),
+            replay: Cow::Borrowed(&self.replay),
+            stats: Cow::Borrowed(&self.stats),
         };
         AlgoState {
             optimizer: self.optim.to_bytes(),
@@ -455,7 +458,7 @@ impl Algorithm for R2d2 {
         }
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
-        let snap: R2d2Snapshot = snapshot::decode(&state.exact)?;
+        let snap: R2d2Snapshot<'static> = snapshot::decode(&state.exact)?;
         snapshot::check_batch(&snap.batch, self.cfg.num_envs, self.obs_dim)?;
         if !snap.replay.fits(self.replay.layout()) {
             return Err("stored replay buffer does not fit this agent".into());
@@ -467,10 +470,10 @@ impl Algorithm for R2d2 {
         self.env_steps = snap.env_steps;
         self.rng.s = snap.rng;
         self.last_target_update = snap.last_target_update;
-        self.batch = snap.batch;
+        self.batch = snap.batch.into_owned();
         self.carry = carry;
-        self.replay = snap.replay;
-        self.stats = snap.stats;
+        self.replay = snap.replay.into_owned();
+        self.stats = snap.stats.into_owned();
         self.target = target;
         self.model = Some(model);
         Ok(())

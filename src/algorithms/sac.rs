@@ -15,6 +15,8 @@ pub mod config;
 pub mod policy;
 mod update;
 
+use std::borrow::Cow;
+
 use burn::prelude::*;
 use rand::Rng;
 
@@ -34,17 +36,18 @@ pub use config::{SacConfig, Temperature};
 use policy::Squash;
 
 /// Everything of a [`Sac`] beyond models and actor optimizer that the rest of a run depends on.
+/// Saving borrows the replay buffer (no copy); loading owns it.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct SacSnapshot {
+struct SacSnapshot<'a> {
     env_steps: u64,
     rng: [u64; 4],
     last_target_update: u64,
     env: Vec<u8>,
-    batch: StepBatch,
+    batch: Cow<'a, StepBatch>,
     actor_carry: CarryData,
     critic_carry: CarryData,
-    replay: SequenceReplay,
-    stats: EpisodeStats,
+    replay: Cow<'a, SequenceReplay>,
+    stats: Cow<'a, EpisodeStats>,
     temperature: Temperature,
     critic_optimizer: Vec<u8>,
 }
@@ -328,11 +331,11 @@ impl Algorithm for Sac {
             rng: self.rng.s,
             last_target_update: self.last_target_update,
             env: self.env.save_state(),
-            batch: self.batch.clone(),
+            batch: Cow::Borrowed(&self.batch),
             actor_carry: CarryData::of(&self.actor_carry),
             critic_carry: CarryData::of(&self.critic_carry),
-            replay: self.replay.clone(),
-            stats: self.stats.clone(),
+            replay: Cow::Borrowed(&self.replay),
+            stats: Cow::Borrowed(&self.stats),
             temperature: self.temp.clone(),
             critic_optimizer: self.critic_opt.to_bytes(),
         };
@@ -349,7 +352,7 @@ impl Algorithm for Sac {
         }
     }
     fn restore(&mut self, model: AgentModel, state: AlgoState) -> Result<(), String> {
-        let snap: SacSnapshot = snapshot::decode(&state.exact)?;
+        let snap: SacSnapshot<'static> = snapshot::decode(&state.exact)?;
         snapshot::check_batch(&snap.batch, self.cfg.num_envs, self.obs_dim)?;
         if !snap.replay.fits(self.replay.layout()) {
             return Err("stored replay buffer does not fit this agent".into());
@@ -365,11 +368,11 @@ impl Algorithm for Sac {
         self.env_steps = snap.env_steps;
         self.rng.s = snap.rng;
         self.last_target_update = snap.last_target_update;
-        self.batch = snap.batch;
+        self.batch = snap.batch.into_owned();
         self.actor_carry = actor_carry;
         self.critic_carry = critic_carry;
-        self.replay = snap.replay;
-        self.stats = snap.stats;
+        self.replay = snap.replay.into_owned();
+        self.stats = snap.stats.into_owned();
         self.temp = snap.temperature;
         self.target = target;
         self.model = Some(model);
