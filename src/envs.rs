@@ -53,6 +53,17 @@ pub struct StepBatch {
 }
 
 impl StepBatch {
+    /// The flags of a batch just after a reset: every environment starts an episode, none has
+    /// a reward or has ended.
+    pub fn mark_reset(&mut self) {
+        self.reward.fill(0.0);
+        self.terminated.fill(false);
+        self.truncated.fill(false);
+        self.start.fill(true);
+        self.episode_return.fill(0.0);
+        self.episode_length.fill(0);
+    }
+
     /// A batch sized for `n` environments with `obs_dim` observation features.
     pub fn new(n: usize, obs_dim: usize) -> Self {
         StepBatch {

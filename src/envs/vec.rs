@@ -219,12 +219,7 @@ impl<E: Env + serde::Serialize + serde::de::DeserializeOwned> VecEnv for Vectori
             self.returns[i] = 0.0;
             self.lengths[i] = 0;
         }
-        out.reward.fill(0.0);
-        out.terminated.fill(false);
-        out.truncated.fill(false);
-        out.start.fill(true);
-        out.episode_return.fill(0.0);
-        out.episode_length.fill(0);
+        out.mark_reset();
     }
 
     fn step(&mut self, actions: &Actions, out: &mut StepBatch) {

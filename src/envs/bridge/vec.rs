@@ -176,12 +176,7 @@ impl VecEnv for BridgeEnv {
         self.seed = seed;
         self.returns.fill(0.0);
         self.lengths.fill(0);
-        out.reward.fill(0.0);
-        out.terminated.fill(false);
-        out.truncated.fill(false);
-        out.start.fill(true);
-        out.episode_return.fill(0.0);
-        out.episode_length.fill(0);
+        out.mark_reset();
         if self.failure.is_some() {
             return;
         }
