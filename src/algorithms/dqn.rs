@@ -273,8 +273,30 @@ impl Dqn {
     }
 }
 
-/// `target ← τ·online + (1 − τ)·target`, pairing parameters by visit order.
+/// When `every` env steps have passed since `*last`, move the (inference-device) `target` toward
+/// the `online` model with [`soft_update`] and record the step.
+pub fn update_target_if_due(
+    target: &mut AgentModel,
+    online: &AgentModel,
+    tau: f32,
+    env_steps: u64,
+    last: &mut u64,
+    every: u64,
+) {
+    if env_steps - *last >= every {
+        let online = online.valid();
+        let old = std::mem::replace(target, online.clone());
+        *target = soft_update(old, &online, tau);
+        *last = env_steps;
+    }
+}
+
+/// `target ← τ·online + (1 − τ)·target`, pairing parameters by visit order (a copy of `online`
+/// when `τ ≥ 1`).
 pub fn soft_update(target: AgentModel, online: &AgentModel, tau: f32) -> AgentModel {
+    if tau >= 1.0 {
+        return online.clone();
+    }
     #[derive(Default)]
     struct Collect(Vec<Tensor<1>>);
     impl ModuleVisitor for Collect {
@@ -328,16 +350,14 @@ impl Algorithm for Dqn {
                 let (l, q) = self.train_step(progress)?;
                 losses = (losses.0 + l, losses.1 + q, losses.2 + 1);
             }
-            if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
-                let online = self.model.as_ref().expect("model").valid();
-                let target = std::mem::replace(&mut self.target, online.clone());
-                self.target = if self.cfg.tau >= 1.0 {
-                    online
-                } else {
-                    soft_update(target, &online, self.cfg.tau)
-                };
-                self.last_target_update = self.env_steps;
-            }
+            update_target_if_due(
+                &mut self.target,
+                self.model.as_ref().expect("model"),
+                self.cfg.tau,
+                self.env_steps,
+                &mut self.last_target_update,
+                self.cfg.target_network_frequency,
+            );
         }
         let mut scalars = std::collections::BTreeMap::new();
         if losses.2 > 0 {

@@ -30,7 +30,7 @@ use super::buffers::sequence::{
     Layout, Sampling, SequenceReplay, StepRecord, Windows, importance_weights,
 };
 use super::common::{EpisodeStats, Optim, Rng64, argmax, flags, host, tensor};
-use super::dqn::soft_update;
+use super::dqn::update_target_if_due;
 use super::snapshot::{self, CarryData};
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
 pub use config::R2d2Config;
@@ -393,16 +393,14 @@ impl Algorithm for R2d2 {
                 pm += o.priority;
                 count += 1;
             }
-            if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
-                let online = self.model.as_ref().expect("model").valid();
-                let target = std::mem::replace(&mut self.target, online.clone());
-                self.target = if self.cfg.tau >= 1.0 {
-                    online
-                } else {
-                    soft_update(target, &online, self.cfg.tau)
-                };
-                self.last_target_update = self.env_steps;
-            }
+            update_target_if_due(
+                &mut self.target,
+                self.model.as_ref().expect("model"),
+                self.cfg.tau,
+                self.env_steps,
+                &mut self.last_target_update,
+                self.cfg.target_network_frequency,
+            );
         }
         let mut scalars = std::collections::BTreeMap::new();
         if count > 0 {

@@ -29,7 +29,7 @@ use crate::runtime::net::AgentModel;
 use super::buffers::carry_rows;
 use super::buffers::sequence::{Layout, Sampling, SequenceReplay, StepRecord};
 use super::common::{EpisodeStats, Optim, Rng64, flags, host, tensor};
-use super::dqn::soft_update;
+use super::dqn::update_target_if_due;
 use super::snapshot::{self, CarryData};
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
 pub use config::{SacConfig, Temperature};
@@ -293,12 +293,14 @@ impl Algorithm for Sac {
                     }
                 }
             }
-            if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
-                let online = self.model.as_ref().expect("model").valid();
-                let target = std::mem::replace(&mut self.target, online.clone());
-                self.target = soft_update(target, &online, self.cfg.tau);
-                self.last_target_update = self.env_steps;
-            }
+            update_target_if_due(
+                &mut self.target,
+                self.model.as_ref().expect("model"),
+                self.cfg.tau,
+                self.env_steps,
+                &mut self.last_target_update,
+                self.cfg.target_network_frequency,
+            );
         }
         let mut scalars: std::collections::BTreeMap<String, f32> = sums
             .into_iter()
