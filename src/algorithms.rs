@@ -9,6 +9,7 @@ pub mod dqn;
 pub mod eval;
 pub mod intrinsic;
 pub mod ippo;
+pub mod optim;
 pub mod ppo;
 pub mod pqn;
 pub mod r2d2;

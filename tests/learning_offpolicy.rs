@@ -53,13 +53,15 @@ fn r2d2_lstm_learns_position_only_cartpole() {
   torso = lstm(64)
   q = q()
   optimizer = adam(lr = 1e-3, clip_norm = 10.0)
-  train { steps = 20_000, seed = 0, eval_every = 20_000 }
+  train { steps = 40_000, seed = 0, eval_every = 40_000 }
 }"#,
     );
     let s = train("r2d2", &a);
     let e = s.final_eval.expect("final evaluation");
+    // 20k steps gave 0.12-0.52 over seeds 0-3 (too noisy to test); at 40k seeds 0 and 1 gave
+    // 1.000 and 0.472.
     assert!(
-        e.return_mean > 0.25,
+        e.return_mean > 0.3,
         "r2d2 eval return {} after {} steps (random: 0.112)",
         e.return_mean,
         s.env_steps

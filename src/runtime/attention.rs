@@ -11,6 +11,7 @@
 //! its window (memorax stores the wrapped module's output). The carry keeps the last `C + M`
 //! outputs; sequences longer than `C` are processed in sub-chunks of at most `C` steps.
 
+use super::basic::linear;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -93,9 +94,9 @@ impl Attention {
         let new_start = host(start.clone().transpose()); // [B, T]
 
         let xb = x.swap_dims(0, 1); // [B, T, F]
-        let q = self.q.forward(xb.clone());
-        let k_all = Tensor::cat(vec![k_cache, self.k.forward(xb.clone())], 1); // [B, C+T, F]
-        let v_all = Tensor::cat(vec![v_cache, self.v.forward(xb)], 1);
+        let q = linear(&self.q, xb.clone());
+        let k_all = Tensor::cat(vec![k_cache, linear(&self.k, xb.clone())], 1); // [B, C+T, F]
+        let v_all = Tensor::cat(vec![v_cache, linear(&self.v, xb)], 1);
 
         let m = memory.map(|mem| mem.len).unwrap_or(0);
         let mem_rows = memory.map(|mem| mem.rows.dims()[1]).unwrap_or(0); // C + M
@@ -164,8 +165,8 @@ impl Attention {
         let (mut keys, mut values) = (k_all.clone(), v_all.clone());
         if let Some(mem) = memory {
             let rows = mem.rows.clone().narrow(1, 0, mem_vis);
-            keys = Tensor::cat(vec![self.k.forward(rows.clone()), keys], 1);
-            values = Tensor::cat(vec![self.v.forward(rows), values], 1);
+            keys = Tensor::cat(vec![linear(&self.k, rows.clone()), keys], 1);
+            values = Tensor::cat(vec![linear(&self.v, rows), values], 1);
         }
         let mut q = q;
         if self.pos == "rope" {
@@ -174,7 +175,7 @@ impl Attention {
             keys = rope(keys, h, &kpos, &device);
         }
         let att = super::fused::attention::attention(q, keys, values, bias); // [B, T, F]
-        let y = self.o.forward(att).swap_dims(0, 1);
+        let y = linear(&self.o, att).swap_dims(0, 1);
 
         // new cache: the last C steps of [cache; new]
         let keep = |t: Tensor<3>| t.narrow(1, t_len, c).reshape([b, c * f]);

@@ -37,6 +37,17 @@ pub fn apply_act<const D: usize>(kind: &str, x: Tensor<D>) -> Tensor<D> {
     }
 }
 
+/// `l(x)` through the fused dense op (one custom op on the CPU backend instead of burn's
+/// matmul + bias add).
+pub fn linear<const D: usize>(l: &Linear, x: Tensor<D>) -> Tensor<D> {
+    linear_act(l, x, "identity")
+}
+
+/// `act(l(x))` as one fused dense op on the CPU backend (see `fused::dense`).
+pub fn linear_act<const D: usize>(l: &Linear, x: Tensor<D>, act: &str) -> Tensor<D> {
+    super::fused::dense::dense(x, l.weight.val(), l.bias.as_ref().map(|b| b.val()), act)
+}
+
 /// A stack of linear layers, each followed by the activation.
 #[derive(Module, Debug)]
 pub struct Mlp {
@@ -63,7 +74,7 @@ impl Mlp {
     /// Apply every layer and activation.
     pub fn forward<const D: usize>(&self, mut x: Tensor<D>) -> Tensor<D> {
         for l in &self.layers {
-            x = self.act.forward(l.forward(x));
+            x = linear_act(l, x, &self.act.kind);
         }
         x
     }
@@ -91,7 +102,7 @@ impl Ffn {
     }
     /// Apply.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.down.forward(self.act.forward(self.up.forward(x)))
+        linear(&self.down, linear_act(&self.up, x, &self.act.kind))
     }
 }
 

@@ -10,10 +10,10 @@
 //! `ω = 2π / linspace(1, 1024, c)`; burn default `Linear` init elsewhere.
 //! Carry: `re: [B, m·c]`, `im: [B, m·c]` (row-major `[m, c]`), `t: [B, 1]`.
 
+use super::basic::{linear, linear_act};
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
 
 use super::carry::{Carry, reset_rows};
 use super::scan::{param1, start_at, step_at};
@@ -111,7 +111,7 @@ impl Ffm {
     pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
         let [t_len, b, _] = x.dims();
         let (m, c) = (self.memory, self.context);
-        let xt = self.pre.forward(x.clone()) * sigmoid(self.gate.forward(x.clone()));
+        let xt = linear(&self.pre, x.clone()) * linear_act(&self.gate, x.clone(), "sigmoid");
         let (gr, gi) = self.gamma();
         let (mut sr, mut si) = (carry.leaves()[0].clone(), carry.leaves()[1].clone());
         let mut tt = carry.leaves()[2].clone();
@@ -131,13 +131,13 @@ impl Ffm {
             si = ni;
             outs.push(Tensor::cat(vec![sr.clone(), si.clone()], 1));
         }
-        let z = self.mix.forward(Tensor::stack::<3>(outs, 0));
+        let z = linear(&self.mix, Tensor::stack::<3>(outs, 0));
         let mean = z.clone().mean_dim(2);
         let zc = z - mean;
         let var = zc.clone().powi_scalar(2).mean_dim(2);
         let ln = zc / var.add_scalar(1e-5).sqrt();
-        let g = sigmoid(self.out.forward(x.clone()));
-        let y = ln * g.clone() + self.skip.forward(x) * g.neg().add_scalar(1.0);
+        let g = linear_act(&self.out, x.clone(), "sigmoid");
+        let y = ln * g.clone() + linear(&self.skip, x) * g.neg().add_scalar(1.0);
         (y, Carry::Leaf(vec![sr, si, tt]))
     }
 }

@@ -17,6 +17,7 @@
 pub mod attention;
 mod backend;
 pub mod cscan;
+pub mod dense;
 pub mod gelu;
 mod gru;
 mod lstm;

@@ -1,5 +1,6 @@
 //! Output heads: categorical and Gaussian policies, Q-values, state values.
 
+use super::basic::linear;
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::prelude::*;
@@ -77,9 +78,9 @@ impl HeadLayer {
     /// Apply the head to features `[T, B, F]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         match self {
-            HeadLayer::Categorical(l) | HeadLayer::Q(l) | HeadLayer::Value(l) => l.forward(x),
-            HeadLayer::Gaussian(g) => g.mean.forward(x),
-            HeadLayer::TwinQ(t) => Tensor::cat(vec![t.q1.forward(x.clone()), t.q2.forward(x)], 2),
+            HeadLayer::Categorical(l) | HeadLayer::Q(l) | HeadLayer::Value(l) => linear(l, x),
+            HeadLayer::Gaussian(g) => linear(&g.mean, x),
+            HeadLayer::TwinQ(t) => Tensor::cat(vec![linear(&t.q1, x.clone()), linear(&t.q2, x)], 2),
         }
     }
 

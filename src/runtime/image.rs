@@ -9,6 +9,7 @@
 //! GELU FFN, both residual), applies a final layer norm and averages the tokens (`width`).
 //! Both are stateless: the carry is `()` and every `(t, b)` is encoded independently.
 
+use super::basic::linear;
 use burn::module::{Module, Param};
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -169,7 +170,7 @@ impl Vit {
             x.reshape([n * g, p, g, p * c])
                 .swap_dims(1, 2)
                 .reshape([n, g * g, p * p * c]);
-        let mut h = self.embed.forward(patches) + self.pos.val().unsqueeze_dim::<3>(0);
+        let mut h = linear(&self.embed, patches) + self.pos.val().unsqueeze_dim::<3>(0);
         for l in &self.layers {
             let a = l
                 .attn
@@ -177,7 +178,7 @@ impl Vit {
             h = h + a.context;
             let f = l
                 .down
-                .forward(apply_act("gelu", l.up.forward(l.norm2.forward(h.clone()))));
+                .forward(apply_act("gelu", linear(&l.up, l.norm2.forward(h.clone()))));
             h = h + f;
         }
         let w = h.dims()[2];

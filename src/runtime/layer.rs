@@ -1,9 +1,9 @@
 //! The lowered block tree: one enum variant per block family, children through `Vec`.
 
+use super::basic::{linear, linear_act};
 use burn::module::Module;
 use burn::nn::{Dropout, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
 
 use super::basic::{Act, Ffn, Mlp, Norm};
 use super::carry::Carry;
@@ -218,7 +218,7 @@ impl Layer {
             Layer::Identity(_) => (x, carry),
             Layer::EmbedAction(e) => (e.forward(x, ctx.prev_action.as_ref()), carry),
             Layer::EmbedReward(e) => (e.forward(x, ctx.prev_reward.as_ref()), carry),
-            Layer::Linear(l) => (l.forward(x), carry),
+            Layer::Linear(l) => (linear(l, x), carry),
             Layer::Mlp(m) => (m.forward(x), carry),
             Layer::Act(a) => (a.forward(x), carry),
             Layer::Norm(n) => (n.forward(x), carry),
@@ -240,7 +240,7 @@ impl Layer {
             }
             Layer::GatedResidual(g) => {
                 let (y, c) = g.inner[0].forward(x.clone(), start, carry, ctx);
-                let gate = sigmoid(g.gate.forward(x.clone()));
+                let gate = linear_act(&g.gate, x.clone(), "sigmoid");
                 (x + gate * y, c)
             }
             Layer::PreNorm(w) => w.inner[0].forward(w.norm.forward(x), start, carry, ctx),

@@ -6,6 +6,7 @@
 //! Initialisation: burn's default `Linear` init for q, k, v and out (all with bias), RMSNorm
 //! gain 1. Carry: `s: [B, H·d·d]` (row-major `[H, d_v, d_k]`), `z: [B, H·d]`.
 
+use super::basic::linear;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
@@ -72,9 +73,9 @@ impl LinearAttention {
     pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
         let [t_len, b, _] = x.dims();
         let (h, d) = (self.heads, self.head_dim);
-        let q = elu_plus_one(self.q.forward(x.clone()));
-        let k = elu_plus_one(self.k.forward(x.clone()));
-        let v = self.v.forward(x);
+        let q = elu_plus_one(linear(&self.q, x.clone()));
+        let k = elu_plus_one(linear(&self.k, x.clone()));
+        let v = linear(&self.v, x);
         let mut s = carry.leaves()[0].clone();
         let mut z = carry.leaves()[1].clone();
         let mut outs = Vec::with_capacity(t_len);
@@ -96,7 +97,7 @@ impl LinearAttention {
             s = s4.reshape([b, h * d * d]);
         }
         let o: Tensor<3> = Tensor::stack(outs, 0);
-        let y = self.out.forward(self.norm.forward(o));
+        let y = linear(&self.out, self.norm.forward(o));
         (y, Carry::Leaf(vec![s, z]))
     }
 }

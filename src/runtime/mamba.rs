@@ -10,6 +10,7 @@
 //! init (no biases) for the projections. Carry: `h: [B, H·N·P]` (`[H, N, P]`),
 //! `conv: [B, (K−1)·(H·P + 2N)]`.
 
+use super::basic::linear;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig, RmsNorm, RmsNormConfig};
 use burn::prelude::*;
@@ -98,7 +99,7 @@ impl Mamba {
         let [t_len, b, _] = x.dims();
         let (hh, p, n) = (self.heads, self.head_dim, self.state);
         let d = hh * p;
-        let proj = self.in_proj.forward(x);
+        let proj = linear(&self.in_proj, x);
         let z = proj.clone().narrow(2, 0, d);
         let xbc = proj.clone().narrow(2, d, d + 2 * n);
         let dt = softplus(
@@ -130,7 +131,7 @@ impl Mamba {
             h = h4.reshape([b, hh * n * p]);
         }
         let y: Tensor<3> = Tensor::stack(ys, 0);
-        let out = self.out_proj.forward(self.norm.forward(y) * silu(z));
+        let out = linear(&self.out_proj, self.norm.forward(y) * silu(z));
         (out, Carry::Leaf(vec![h, win]))
     }
 }

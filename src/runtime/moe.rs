@@ -6,6 +6,7 @@
 //! slots given to expert `e`, `P_e`: its mean router probability) is pushed into the [`Ctx`] and
 //! added to the training loss by the algorithms.
 
+use super::basic::linear;
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
@@ -40,7 +41,7 @@ impl Moe {
     /// Router gates `[T, B, E]` (top-k, renormalised) and the full probabilities.
     pub fn gates(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
         let e = self.experts.len();
-        let probs = softmax(self.router.forward(x), 2);
+        let probs = softmax(linear(&self.router, x), 2);
         let k = self.top_k.clamp(1, e);
         if k == e {
             return (probs.clone(), probs);

@@ -3,6 +3,7 @@
 //! The carry of every cell starts at zero and is reset to zero before consuming a step whose
 //! `start` flag is set. Sequences are `[T, B, F]`; a single acting step is `T = 1`.
 
+use super::basic::{linear, linear_act};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -48,7 +49,7 @@ impl Gru {
     /// Run over `[T, B, F]`.
     pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
         let h0 = carry.leaves()[0].clone();
-        let gx = self.wx.forward(x);
+        let gx = linear(&self.wx, x);
         let bh = self
             .wh
             .bias
@@ -89,7 +90,7 @@ impl Lstm {
     /// Run over `[T, B, F]`.
     pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
         let (h0, c0) = (carry.leaves()[0].clone(), carry.leaves()[1].clone());
-        let gx = self.wx.forward(x);
+        let gx = linear(&self.wx, x);
         let bh = self
             .wh
             .bias
@@ -136,8 +137,8 @@ impl MinGru {
     }
     /// Run over `[T, B, F]`: gates for all steps at once, then the fused linear recurrence.
     pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
-        let z = sigmoid(self.wz.forward(x.clone()));
-        let v = self.wh.forward(x);
+        let z = linear_act(&self.wz, x.clone(), "sigmoid");
+        let v = linear(&self.wh, x);
         let pos = v.clone().greater_equal_elem(0.0);
         let cand = sigmoid(v.clone()).mask_where(pos, v.add_scalar(0.5));
         // h_t = a_t h_{t-1} + b_t with a = 1 - z, b = z * cand

@@ -8,11 +8,12 @@
 //! Initialisation: θ table xavier-uniform, layer norm gain 1 bias 0, burn default `Linear`
 //! init elsewhere. Carry: `m: [B, H·H]` (row-major `M[i, j] = v_i k̂_j` layout).
 
+use super::basic::{linear, linear_act};
 use burn::module::{Module, Param};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::activation::relu;
 
 use super::carry::{Carry, reset_rows};
 use super::scan::{start_at, step_at};
@@ -80,11 +81,11 @@ impl Shm {
         let [t_len, b, _] = x.dims();
         let hh = self.hidden;
         let x = self.norm.forward(x);
-        let v = self.v.forward(x.clone()) * sigmoid(self.eta.forward(x.clone()));
-        let k = normalise(self.k.forward(x.clone()));
-        let q = normalise(self.q.forward(x.clone()));
+        let v = linear(&self.v, x.clone()) * linear_act(&self.eta, x.clone(), "sigmoid");
+        let k = normalise(linear(&self.k, x.clone()));
+        let q = normalise(linear(&self.q, x.clone()));
         let theta = self.theta.val().mean_dim(0).reshape([1, hh, 1]);
-        let vc = self.vc.forward(x);
+        let vc = linear(&self.vc, x);
         let mut m = carry.leaves()[0].clone();
         let mut ys = Vec::with_capacity(t_len);
         for t in 0..t_len {
@@ -103,7 +104,7 @@ impl Shm {
             ys.push(m3.clone().matmul(qt.reshape([b, hh, 1])).reshape([b, hh]));
             m = m3.reshape([b, hh * hh]);
         }
-        let y = self.out.forward(Tensor::stack::<3>(ys, 0));
+        let y = linear(&self.out, Tensor::stack::<3>(ys, 0));
         (y, Carry::Leaf(vec![m]))
     }
 }

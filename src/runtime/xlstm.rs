@@ -15,6 +15,7 @@
 //! q, k, v `~ N(0, 1/d)`, gate weights 0, `b_i ~ N(0, 0.1)`, `b_f = linspace(3, 6, H)`, skip 1;
 //! layer norms gain 1 bias 0; conv as [`CausalConv`]; burn default init for the projections.
 
+use super::basic::linear;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -169,7 +170,7 @@ impl Slstm {
         let (hh, hid) = (self.heads, self.hidden);
         let d = hid / hh;
         let l = carry.leaves();
-        let xi = self.inp.forward(x);
+        let xi = linear(&self.inp, x);
         let (xc, win) = conv_seq(&self.conv, &xi, start, l[4].clone());
         let wif = blockdiag3(silu(xc), self.w_if.val());
         let wzo = blockdiag3(xi, self.w_zo.val());
@@ -202,7 +203,7 @@ impl Slstm {
             h = sigmoid(og) * c.clone() / n.clone().clamp_min(EPS);
             ys.push(head_norm(h.clone(), hh, self.ln_w.val(), self.ln_b.val()));
         }
-        let y = self.out.forward(Tensor::stack::<3>(ys, 0));
+        let y = linear(&self.out, Tensor::stack::<3>(ys, 0));
         (y, Carry::Leaf(vec![c, n, m, h, win]))
     }
 }
@@ -292,7 +293,7 @@ impl Mlstm {
         let (hh, hid) = (self.heads, self.hidden);
         let d = hid / hh;
         let l = carry.leaves();
-        let upx = self.up.forward(x);
+        let upx = linear(&self.up, x);
         let xm = upx.clone().narrow(2, 0, hid);
         let z = upx.narrow(2, hid, hid);
         let (xc, win) = conv_seq(&self.conv, &xm, start, l[3].clone());
@@ -301,8 +302,8 @@ impl Mlstm {
         let k = blockdiag3(xc.clone(), self.wk.val()).div_scalar((d as f32).sqrt());
         let v = blockdiag3(xm, self.wv.val());
         let qkv = Tensor::cat(vec![q.clone(), k.clone(), v.clone()], 2);
-        let ig = self.wi.forward(qkv.clone());
-        let logf = softplus(self.wf.forward(qkv).neg(), 1.0).neg();
+        let ig = linear(&self.wi, qkv.clone());
+        let logf = softplus(linear(&self.wf, qkv).neg(), 1.0).neg();
         let (mut cm, mut n, mut m) = (l[0].clone(), l[1].clone(), l[2].clone());
         let mut ys = Vec::with_capacity(t_len);
         for t in 0..t_len {
@@ -341,7 +342,7 @@ impl Mlstm {
         let ht = Tensor::stack::<3>(ys, 0).reshape([t_len * b, hid]);
         let normed = head_norm(ht, hh, self.ln_w.val(), self.ln_b.val()).reshape([t_len, b, hid]);
         let skip = self.skip.val().unsqueeze_dim::<2>(0).unsqueeze_dim::<3>(0);
-        let y = self.out.forward((normed + xc * skip) * silu(z));
+        let y = linear(&self.out, (normed + xc * skip) * silu(z));
         (y, Carry::Leaf(vec![cm, n, m, win]))
     }
 }

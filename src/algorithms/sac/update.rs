@@ -6,7 +6,7 @@ use burn::prelude::*;
 
 use crate::algorithms::AlgoError;
 use crate::algorithms::buffers::carry_rows;
-use crate::algorithms::common::{Optim, clip_global_norm, host, normal, tensor};
+use crate::algorithms::common::{Optim, host, normal, tensor};
 use crate::runtime::carry::Carry;
 use crate::runtime::net::AgentModel;
 
@@ -38,14 +38,9 @@ fn step_net(
     loss: Tensor<1>,
     progress: f64,
 ) -> AgentModel {
-    let mut grads = GradientsParams::from_grads(loss.backward(), &model.nets[net]);
-    clip_global_norm(
-        &model.nets[net],
-        &mut grads,
-        opt.clip_norm.map(|c| c as f32),
-    );
-    let lr = opt.lr.at(progress);
-    opt.inner.step(lr, model, grads)
+    // Only `net`'s parameters get gradients, so the clipping norm is over them alone.
+    let grads = GradientsParams::from_grads(loss.backward(), &model.nets[net]);
+    opt.apply(model, grads, progress).0
 }
 
 fn slice_t(x: &[f32], from: usize, to: usize, per_t: usize) -> Vec<f32> {

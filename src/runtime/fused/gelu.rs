@@ -55,11 +55,11 @@ fn gelu_grad_slice_impl(x: &[f32], dy: &mut [f32]) {
 
 simd_entry!(
     /// `y = gelu(x)` elementwise.
-    fn gelu_slice(x: &[f32], y: &mut [f32]) => gelu_slice_impl
+    pub(crate) fn gelu_slice(x: &[f32], y: &mut [f32]) => gelu_slice_impl
 );
 simd_entry!(
     /// `dy *= gelu'(x)` elementwise.
-    fn gelu_grad_slice(x: &[f32], dy: &mut [f32]) => gelu_grad_slice_impl
+    pub(crate) fn gelu_grad_slice(x: &[f32], dy: &mut [f32]) => gelu_grad_slice_impl
 );
 
 /// The fused activation op.

@@ -1,0 +1,108 @@
+use super::*;
+use crate::runtime::basic::Mlp;
+
+fn args(pairs: &[(&str, f64)]) -> Args {
+    Args(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::Float(*v)))
+            .collect(),
+    )
+}
+
+fn flat(model: &Mlp) -> Vec<f32> {
+    struct All(Vec<f32>);
+    impl ModuleVisitor for All {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+            self.0.extend(super::super::common::host(p.val()));
+        }
+    }
+    let mut all = All(Vec::new());
+    model.visit(&mut all);
+    all.0
+}
+
+/// A squared-output loss of `model` on a fixed batch (different per step).
+fn loss(model: &Mlp, step: usize, dev: &Device) -> Tensor<1> {
+    let x: Vec<f32> = (0..18)
+        .map(|i| ((i * 7 + step * 3) % 11) as f32 / 5.0 - 1.0)
+        .collect();
+    let x = Tensor::<2>::from_data(TensorData::new(x, [6, 3]), dev);
+    model.forward(x).square().mean().mul_scalar(50.0)
+}
+
+/// Runs `steps` updates with the host optimizer and with burn's (same initial model, same
+/// batches) and returns both parameter vectors and the norms reported.
+fn host_and_burn(name: &str, a: &Args, steps: usize) -> (Vec<f32>, Vec<f32>, Vec<(f32, f32)>) {
+    let dev = Device::flex().autodiff();
+    let mut m1 = Mlp::new(3, &[5, 2], "tanh", &dev);
+    let mut m2 = m1.clone();
+    let (mut o1, mut o2) = (Optim::new(name, a), Optim::new(name, a));
+    o2.on_burn = true;
+    let mut norms = Vec::new();
+    for s in 0..steps {
+        let (n1, n2);
+        (m1, n1) = o1.step(m1.clone(), loss(&m1, s, &dev), 0.0);
+        (m2, n2) = o2.step(m2.clone(), loss(&m2, s, &dev), 0.0);
+        norms.push((n1, n2));
+    }
+    assert!(!o1.on_burn, "a Flex model takes the host optimizer");
+    (flat(&m1), flat(&m2), norms)
+}
+
+fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len());
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < tol, "{what}: parameters differ by {worst}");
+}
+
+#[test]
+fn host_adam_matches_burn_adam() {
+    let (a, b, norms) = host_and_burn("adam", &args(&[("lr", 1e-2)]), 6);
+    assert_close(&a, &b, 2e-5, "adam");
+    for (n1, n2) in norms {
+        assert!((n1 - n2).abs() <= 1e-4 * n2.max(1.0), "norms {n1} vs {n2}");
+    }
+}
+
+#[test]
+fn host_adamw_and_clipping_match_burn() {
+    let a = args(&[("lr", 1e-2), ("weight_decay", 0.1), ("clip_norm", 0.05)]);
+    let (x, y, norms) = host_and_burn("adamw", &a, 6);
+    assert_close(&x, &y, 2e-5, "adamw + clip");
+    assert!(
+        norms.iter().all(|(n, _)| *n > 0.05),
+        "the clip must be active for this test to mean anything: {norms:?}"
+    );
+}
+
+#[test]
+fn host_state_round_trips_and_rejects_corrupt_bytes() {
+    let dev = Device::flex().autodiff();
+    let a = args(&[("lr", 1e-2)]);
+    let m = Mlp::new(3, &[4], "relu", &dev);
+    let mut o = Optim::new("adam", &a);
+    let (m, _) = o.step(m.clone(), loss(&m, 0, &dev), 0.0);
+    let bytes = o.to_bytes();
+    assert!(bytes.starts_with(HOST_MAGIC));
+    let mut restored = Optim::new("adam", &a);
+    restored.load_bytes(bytes.clone()).expect("round trip");
+    assert_eq!(restored.host.moments, o.host.moments);
+    // Continuing from the restored state equals continuing from the original.
+    let (m1, _) = o.step(m.clone(), loss(&m, 1, &dev), 0.0);
+    let (m2, _) = restored.step(m.clone(), loss(&m, 1, &dev), 0.0);
+    assert_eq!(flat(&m1), flat(&m2));
+    for cut in [9, 20, bytes.len() - 1] {
+        let err = Optim::new("adam", &a)
+            .load_bytes(bytes[..cut].to_vec())
+            .expect_err("truncated state must be rejected");
+        assert!(err.contains("corrupt optimizer state"), "{err}");
+    }
+    let mut garbage = bytes.clone();
+    garbage.push(7);
+    assert!(Optim::new("adam", &a).load_bytes(garbage).is_err());
+}
