@@ -14,6 +14,7 @@ use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use crate::check::ir::{Args, Value};
+use crate::runtime::fused::adam::{AdamStep, adam_update};
 
 /// Learning rate: constant or linearly annealed over the run.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,18 +244,17 @@ impl HostAdam {
             v: vec![0.0; p.len()],
         });
         mo.t += 1;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let bc1 = 1.0 - b1.powi(mo.t as i32);
-        let bc2 = 1.0 - b2.powi(mo.t as i32);
-        let decay = 1.0 - lr * self.weight_decay.unwrap_or(0.0);
-        let eps = self.eps;
-        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(&mut mo.m).zip(&mut mo.v) {
-            let g = g * scale;
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
-            let step = (*m / bc1) / ((*v / bc2).sqrt() + eps);
-            *p = *p * decay - lr * step;
-        }
+        let step = AdamStep {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            bc1: 1.0 - self.beta1.powi(mo.t as i32),
+            bc2: 1.0 - self.beta2.powi(mo.t as i32),
+            eps: self.eps,
+            lr,
+            decay: 1.0 - lr * self.weight_decay.unwrap_or(0.0),
+            grad_scale: scale,
+        };
+        adam_update(p, g, &mut mo.m, &mut mo.v, step);
     }
 
     /// The moments as bytes (magic, count, then per parameter: id, steps, length, m, v).

@@ -106,6 +106,9 @@ impl Ffn {
     }
 }
 
+/// The epsilon of every `layernorm` (burn's `LayerNorm` keeps its own private).
+const LAYER_NORM_EPS: f64 = 1e-5;
+
 /// A normalisation layer (`layernorm` or `rmsnorm`).
 #[derive(Module, Debug)]
 pub enum Norm {
@@ -120,14 +123,25 @@ impl Norm {
     pub fn new(kind: &str, f: usize, device: &Device) -> Self {
         match kind {
             "rmsnorm" => Norm::Rms(RmsNormConfig::new(f).with_epsilon(1e-6).init(device)),
-            _ => Norm::Layer(LayerNormConfig::new(f).with_epsilon(1e-5).init(device)),
+            _ => Norm::Layer(
+                LayerNormConfig::new(f)
+                    .with_epsilon(LAYER_NORM_EPS)
+                    .init(device),
+            ),
         }
     }
-    /// Apply over the last axis.
+    /// Apply over the last axis (one fused op on the CPU backend, see `fused::norm`).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        use super::fused::norm::norm;
         match self {
-            Norm::Layer(n) => n.forward(x),
-            Norm::Rms(n) => n.forward(x),
+            Norm::Layer(n) => norm(
+                x,
+                n.gamma.val(),
+                n.beta.as_ref().map(|b| b.val()),
+                true,
+                LAYER_NORM_EPS,
+            ),
+            Norm::Rms(n) => norm(x, n.gamma.val(), None, false, n.epsilon),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! `reset[t, b] = 1.0` means row `b` starts an episode at step `t`: its state is multiplied by
 //! `1 − reset[t, b]` (zeroed) before step `t` consumes it. No gradient flows to `reset`.
 
+pub mod adam;
 pub mod attention;
 mod backend;
 pub mod cscan;
@@ -22,6 +23,7 @@ pub mod gelu;
 mod gru;
 mod lstm;
 mod math;
+pub mod norm;
 mod reference;
 pub mod scan;
 pub mod softmax;
