@@ -69,10 +69,25 @@ impl DenseAct {
             DenseAct::Relu => z.iter_mut().for_each(|v| *v = v.max(0.0)),
             DenseAct::Tanh => z.iter_mut().for_each(|v| *v = tanh(*v)),
             DenseAct::Sigmoid => z.iter_mut().for_each(|v| *v = sigmoid(*v)),
-            DenseAct::Silu => z.iter_mut().for_each(|v| *v *= sigmoid(*v)),
-            DenseAct::Gelu => {
+            DenseAct::Silu | DenseAct::Gelu => {
                 let pre = z.to_vec();
-                gelu_slice(&pre, z);
+                self.apply_to(&pre, z);
+            }
+        }
+    }
+    /// `y = act(z)` out of place, for the activations that keep `z` (see
+    /// [`DenseAct::needs_preactivation`]); the others copy and apply in place.
+    fn apply_to(self, z: &[f32], y: &mut [f32]) {
+        match self {
+            DenseAct::Gelu => gelu_slice(z, y),
+            DenseAct::Silu => {
+                for (y, &z) in y.iter_mut().zip(z) {
+                    *y = z * sigmoid(z);
+                }
+            }
+            _ => {
+                y.copy_from_slice(z);
+                self.apply(y);
             }
         }
     }
@@ -140,23 +155,32 @@ fn forward(
 ) -> (Option<DenseTape>, FlexTensor) {
     let (x, w, b) = (contiguous(x), contiguous(w), contiguous(b));
     let (n, i, o) = sizes(&x, &w);
-    let mut y = Vec::with_capacity(n * o);
-    for _ in 0..n {
-        y.extend_from_slice(f32s(&b));
-    }
+    let mut z = vec![0.0f32; n * o];
     matmul(
-        &mut y,
+        &mut z,
         Mat::rows(f32s(&x), n, i),
         Mat::rows(f32s(&w), i, o),
-        true,
+        false,
     );
+    let bias = f32s(&b);
+    for row in z.chunks_exact_mut(o) {
+        for (v, &c) in row.iter_mut().zip(bias) {
+            *v += c;
+        }
+    }
     let mut shape = x.shape();
     let last = shape.num_dims() - 1;
     shape[last] = o;
-    let pre = (record && act.needs_preactivation())
-        .then(|| FlexTensor::from_data(TensorData::new(y.clone(), shape.clone())));
-    act.apply(&mut y);
-    let out = FlexTensor::from_data(TensorData::new(y, shape));
+    let (out, pre) = if act.needs_preactivation() {
+        let mut y = vec![0.0f32; n * o];
+        act.apply_to(&z, &mut y);
+        let pre = record.then(|| FlexTensor::from_data(TensorData::new(z, shape.clone())));
+        (y, pre)
+    } else {
+        act.apply(&mut z);
+        (z, None)
+    };
+    let out = FlexTensor::from_data(TensorData::new(out, shape));
     let tape = record.then(|| DenseTape {
         act,
         saved: pre.unwrap_or_else(|| out.clone()),

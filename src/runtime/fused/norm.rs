@@ -19,7 +19,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::{DType, Tensor, TensorData};
 
 use super::contiguous;
-use super::math::add_column_sums;
+use super::math::{add_column_sums, simd_entry};
 
 /// The fused normalisation op.
 #[backend_extension(Flex, Autodiff)]
@@ -51,6 +51,69 @@ fn f32s(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
+/// Sum of `f(v)` over `xs` with eight independent accumulators (so that it vectorises).
+#[inline(always)]
+fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn norm_rows_impl(
+    xs: &[f32],
+    gs: &[f32],
+    bs: &[f32],
+    xhat: &mut [f32],
+    y: &mut [f32],
+    rstd: &mut [f32],
+    centered: bool,
+    eps: f32,
+) {
+    let f = gs.len();
+    let rows = xs
+        .chunks_exact(f)
+        .zip(xhat.chunks_exact_mut(f))
+        .zip(y.chunks_exact_mut(f))
+        .zip(rstd.iter_mut());
+    for (((row, h), out), rs) in rows {
+        let mean = if centered {
+            lane_sum(row, |v| v) / f as f32
+        } else {
+            0.0
+        };
+        let var = lane_sum(row, |v| (v - mean) * (v - mean)) / f as f32;
+        *rs = 1.0 / (var + eps).sqrt();
+        let (h, out) = (&mut h[..f], &mut out[..f]);
+        for k in 0..f {
+            h[k] = (row[k] - mean) * *rs;
+            out[k] = h[k] * gs[k] + bs[k];
+        }
+    }
+}
+
+simd_entry!(
+    /// Normalises every row of `xs` (width `gs.len()`): writes `x̂`, the output and `1/σ`.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_rows(
+        xs: &[f32],
+        gs: &[f32],
+        bs: &[f32],
+        xhat: &mut [f32],
+        y: &mut [f32],
+        rstd: &mut [f32],
+        centered: bool,
+        eps: f32,
+    ) => norm_rows_impl
+);
+
 /// Forward: returns the tape (when `record`) and the output.
 fn forward(
     x: &FlexTensor,
@@ -65,39 +128,11 @@ fn forward(
     let f = gs.len();
     let n = xs.len() / f.max(1);
     let mut y = vec![0.0f32; xs.len()];
-    let mut xhat = if record {
-        vec![0.0f32; xs.len()]
-    } else {
-        Vec::new()
-    };
-    let mut rstd = Vec::with_capacity(if record { n } else { 0 });
-    for (r, (row, out)) in xs.chunks_exact(f).zip(y.chunks_exact_mut(f)).enumerate() {
-        let mean = if centered {
-            row.iter().map(|&v| v as f64).sum::<f64>() / f as f64
-        } else {
-            0.0
-        };
-        let var = row
-            .iter()
-            .map(|&v| {
-                let c = v as f64 - mean;
-                c * c
-            })
-            .sum::<f64>()
-            / f as f64;
-        let rs = (1.0 / (var + eps).sqrt()) as f32;
-        let mean = mean as f32;
-        for (k, (o, &v)) in out.iter_mut().zip(row).enumerate() {
-            let h = (v - mean) * rs;
-            *o = h * gs[k] + bs[k];
-            if record {
-                xhat[r * f + k] = h;
-            }
-        }
-        if record {
-            rstd.push(rs);
-        }
-    }
+    let mut xhat = vec![0.0f32; xs.len()];
+    let mut rstd = vec![0.0f32; n];
+    norm_rows(
+        xs, gs, bs, &mut xhat, &mut y, &mut rstd, centered, eps as f32,
+    );
     let shape = x.shape();
     let out = FlexTensor::from_data(TensorData::new(y, shape.clone()));
     let tape = record.then(|| NormTape {
