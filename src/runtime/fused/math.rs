@@ -177,14 +177,6 @@ pub(crate) fn matmul_strided(
         }
         return;
     }
-    if m <= SMALL_ROWS {
-        if b.cs == 1 {
-            return small_rows_axpy(dst, dst_rs as usize, a, b, accumulate, scale);
-        }
-        if b.rs == 1 && a.cs == 1 {
-            return small_rows_dot(dst, dst_rs as usize, a, b, accumulate, scale);
-        }
-    }
     // SAFETY: the assert above and Mat's constructors keep every index the strides describe
     // inside the three slices; `dst` is exclusively borrowed and does not alias `a` or `b`.
     unsafe {
@@ -211,98 +203,6 @@ pub(crate) fn matmul_strided(
         );
     }
 }
-
-/// Products with at most this many rows skip `gemm` (whose packing and blocking cost more than
-/// the arithmetic for the per-step recurrent products of a few environments).
-const SMALL_ROWS: usize = 4;
-
-#[inline(always)]
-fn small_rows_axpy_impl(
-    dst: &mut [f32],
-    dst_rs: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    accumulate: bool,
-    scale: f32,
-) {
-    let n = b.cols;
-    for i in 0..a.rows {
-        let out = &mut dst[i * dst_rs..i * dst_rs + n];
-        if !accumulate {
-            out.fill(0.0);
-        }
-        for k in 0..a.cols {
-            let alpha = scale * a.data[i * a.rs as usize + k * a.cs as usize];
-            let at = k * b.rs as usize;
-            let row = &b.data[at..at + n];
-            for (o, &w) in out.iter_mut().zip(row) {
-                *o += alpha * w;
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn small_rows_dot_impl(
-    dst: &mut [f32],
-    dst_rs: usize,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    accumulate: bool,
-    scale: f32,
-) {
-    let (n, k) = (b.cols, a.cols);
-    for i in 0..a.rows {
-        let at = i * a.rs as usize;
-        let x = &a.data[at..at + k];
-        let out = &mut dst[i * dst_rs..i * dst_rs + n];
-        for (j, o) in out.iter_mut().enumerate() {
-            let bt = j * b.cs as usize;
-            let col = &b.data[bt..bt + k];
-            let mut acc = [0.0f32; 8];
-            let (xc, cc) = (x.chunks_exact(8), col.chunks_exact(8));
-            let tail: f32 = xc
-                .remainder()
-                .iter()
-                .zip(cc.remainder())
-                .map(|(p, q)| p * q)
-                .sum();
-            for (xs, cs) in xc.zip(cc) {
-                for l in 0..8 {
-                    acc[l] += xs[l] * cs[l];
-                }
-            }
-            let v = scale * (acc.iter().sum::<f32>() + tail);
-            *o = if accumulate { *o + v } else { v };
-        }
-    }
-}
-
-simd_entry!(
-    /// `dst (+)= scale·a·b` row by row as scaled row additions of `b` (`b` with unit column
-    /// stride), for products with few rows.
-    fn small_rows_axpy(
-        dst: &mut [f32],
-        dst_rs: usize,
-        a: Mat<'_>,
-        b: Mat<'_>,
-        accumulate: bool,
-        scale: f32,
-    ) => small_rows_axpy_impl
-);
-
-simd_entry!(
-    /// `dst (+)= scale·a·b` as dot products of `a`'s rows with `b`'s columns (both contiguous),
-    /// for products with few rows.
-    fn small_rows_dot(
-        dst: &mut [f32],
-        dst_rs: usize,
-        a: Mat<'_>,
-        b: Mat<'_>,
-        accumulate: bool,
-        scale: f32,
-    ) => small_rows_dot_impl
-);
 
 /// `dst (+)= a · b` with `dst` a row-major `a.rows × b.cols` buffer, single-threaded.
 /// With `accumulate` the product is added to `dst`, otherwise `dst` is overwritten.
@@ -362,37 +262,5 @@ mod tests {
             false,
         );
         assert_eq!(d, [17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
-    }
-
-    /// The few-row kernels against a naive triple loop, for both layouts of `b`, with and
-    /// without accumulation and scale, and widths that are not multiples of the 8 lanes.
-    #[test]
-    fn small_row_products_match_naive_loops() {
-        let val = |i: usize| ((i * 37 + 11) % 23) as f32 / 7.0 - 1.5;
-        for m in 1..=6 {
-            for (k, n) in [(1, 3), (9, 5), (64, 192), (13, 20)] {
-                let a: Vec<f32> = (0..m * k).map(val).collect();
-                let b: Vec<f32> = (0..k * n).map(|i| val(i + 5)).collect();
-                let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
-                for (accumulate, scale) in [(false, 1.0), (true, 0.5)] {
-                    let mut want: Vec<f32> = (0..m * n).map(|i| val(i + 2)).collect();
-                    for i in 0..m {
-                        for j in 0..n {
-                            let dot: f32 = (0..k).map(|q| a[i * k + q] * b[q * n + j]).sum();
-                            let old = if accumulate { want[i * n + j] } else { 0.0 };
-                            want[i * n + j] = old + scale * dot;
-                        }
-                    }
-                    for b_view in [Mat::rows(&b, k, n), Mat::transposed(&bt, n, k)] {
-                        let mut got: Vec<f32> = (0..m * n).map(|i| val(i + 2)).collect();
-                        let a_view = Mat::rows(&a, m, k);
-                        matmul_strided(&mut got, n as isize, a_view, b_view, accumulate, scale);
-                        for (g, w) in got.iter().zip(&want) {
-                            assert!((g - w).abs() < 1e-4, "m {m} k {k} n {n}: {g} vs {w}");
-                        }
-                    }
-                }
-            }
-        }
     }
 }
