@@ -204,45 +204,6 @@ pub(crate) fn matmul_strided(
     }
 }
 
-/// `scale · a · b` as a new row-major `a.rows × b.cols` buffer (written by `gemm` without first
-/// zeroing it), single-threaded.
-pub(crate) fn matmul_new(a: Mat<'_>, b: Mat<'_>, scale: f32) -> Vec<f32> {
-    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
-    let (m, n, k) = (a.rows, b.cols, a.cols);
-    if m == 0 || n == 0 || k == 0 {
-        return vec![0.0; m * n];
-    }
-    let mut out: Vec<f32> = Vec::with_capacity(m * n);
-    // SAFETY: `out` has room for the m × n result; with `read_dst = false` gemm writes every
-    // element of the destination through the raw pointer and reads none, so the buffer is fully
-    // initialised before `set_len`. Mat's constructors keep the strides of `a` and `b` in bounds.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.data.as_ptr(),
-            a.cs,
-            a.rs,
-            b.data.as_ptr(),
-            b.cs,
-            b.rs,
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-        out.set_len(m * n);
-    }
-    out
-}
-
 /// `dst (+)= a · b` with `dst` a row-major `a.rows × b.cols` buffer, single-threaded.
 /// With `accumulate` the product is added to `dst`, otherwise `dst` is overwritten.
 #[inline]
@@ -280,26 +241,6 @@ mod tests {
         assert!(worst.2 < 1e-6, "tanh abs err {}", worst.2);
         assert!((0.0..1e-30).contains(&sigmoid(-1e4)));
         assert!((sigmoid(1e4) - 1.0).abs() < 1e-7 && (tanh(-1e4) + 1.0).abs() < 1e-7);
-    }
-
-    #[test]
-    fn matmul_new_equals_matmul_into_zeros() {
-        let a: Vec<f32> = (0..15).map(|i| i as f32 * 0.3 - 2.0).collect();
-        let b: Vec<f32> = (0..20).map(|i| (i % 7) as f32 - 3.0).collect();
-        let got = matmul_new(Mat::rows(&a, 3, 5), Mat::rows(&b, 5, 4), 0.5);
-        let mut want = vec![0.0; 12];
-        matmul_strided(
-            &mut want,
-            4,
-            Mat::rows(&a, 3, 5),
-            Mat::rows(&b, 5, 4),
-            false,
-            0.5,
-        );
-        assert_eq!(got, want);
-        let t = matmul_new(Mat::transposed(&a, 3, 5), Mat::rows(&a, 3, 5), 1.0);
-        assert_eq!(t.len(), 25);
-        assert_eq!(t[0], a[0] * a[0] + a[5] * a[5] + a[10] * a[10]);
     }
 
     #[test]
