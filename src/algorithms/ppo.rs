@@ -124,7 +124,16 @@ pub struct Ppo {
     agents: usize,
     /// Differentiate actor and critic on two threads (see [`loss::separable`]).
     parallel: bool,
+    /// Run the critic's rollout forward beside the actor's: decided after the first few rollout
+    /// steps from the fastest of the critic's sequential forwards (a thread per step only pays
+    /// off for networks whose forward costs well above the spawn).
+    parallel_rollout: Option<bool>,
+    /// The critic forward times measured before `parallel_rollout` is decided.
+    critic_times: Vec<std::time::Duration>,
 }
+
+/// A critic forward slower than this runs on its own thread during rollouts.
+const PARALLEL_ROLLOUT_MIN: std::time::Duration = std::time::Duration::from_micros(250);
 
 impl Ppo {
     /// Lower the agent and set up its environments.
@@ -186,6 +195,8 @@ impl Ppo {
             action,
             seed,
             agents,
+            parallel_rollout: None,
+            critic_times: Vec::new(),
         })
     }
 
@@ -215,26 +226,40 @@ impl Ppo {
             r.starts.extend_from_slice(&self.batch.start);
             let obs = tensor(self.batch.obs.clone(), [1, n, f], &self.plain);
             let start = flags(&self.batch.start, &self.plain);
-            let a_out = model.forward(
-                self.actor.0,
-                obs.clone(),
-                &start,
-                self.carries[&self.actor.0].clone(),
-            );
-            let pol = host(a_out.heads[self.actor.1].clone());
-            let value = if same_net {
-                host(a_out.heads[self.critic.1].clone())
+            let actor_carry = self.carries[&self.actor.0].clone();
+            let (a_out, value) = if same_net {
+                let a_out = model.forward(self.actor.0, obs, &start, actor_carry);
+                let v = host(a_out.heads[self.critic.1].clone());
+                (a_out, v)
             } else {
-                let c_out = model.forward(
-                    self.critic.0,
-                    obs,
-                    &start,
-                    self.carries[&self.critic.0].clone(),
-                );
+                let critic_carry = self.carries[&self.critic.0].clone();
+                let critic = self.critic.0;
+                let (a_out, c_out) = if self.parallel_rollout == Some(true) {
+                    // separate, slow networks: the critic's forward runs beside the actor's
+                    std::thread::scope(|s| {
+                        let c =
+                            s.spawn(|| model.forward(critic, obs.clone(), &start, critic_carry));
+                        let a_out = model.forward(self.actor.0, obs.clone(), &start, actor_carry);
+                        (a_out, c.join().expect("critic forward"))
+                    })
+                } else {
+                    let a_out = model.forward(self.actor.0, obs.clone(), &start, actor_carry);
+                    let clock = std::time::Instant::now();
+                    let c_out = model.forward(critic, obs, &start, critic_carry);
+                    if self.parallel_rollout.is_none() {
+                        self.critic_times.push(clock.elapsed());
+                        if self.critic_times.len() == 8 {
+                            let fastest = self.critic_times.iter().min().copied();
+                            self.parallel_rollout = fastest.map(|t| t > PARALLEL_ROLLOUT_MIN);
+                        }
+                    }
+                    (a_out, c_out)
+                };
                 let v = host(c_out.heads[self.critic.1].clone());
                 self.carries.insert(self.critic.0, c_out.carry);
-                v
+                (a_out, v)
             };
+            let pol = host(a_out.heads[self.actor.1].clone());
             self.carries.insert(self.actor.0, a_out.carry);
             let log_std = model.nets[self.actor.0].heads[self.actor.1]
                 .log_std()
