@@ -48,23 +48,7 @@ pub fn gru_sequence(
     reset: Tensor<2>,
 ) -> Tensor<3> {
     let d = check_shapes("gru", 3, &gx, &wh, &bh, &h0, &reset);
-    let fused = d.t > 0
-        && [
-            &gx.device(),
-            &wh.device(),
-            &bh.device(),
-            &h0.device(),
-            &reset.device(),
-        ]
-        .into_iter()
-        .all(uses_fused_kernels)
-        && [
-            gx.dtype(),
-            wh.dtype(),
-            bh.dtype(),
-            h0.dtype(),
-            reset.dtype(),
-        ] == [DType::F32; 5];
+    let fused = d.t > 0 && all_fusable(&[&gx, &wh, &bh, &h0, &reset]);
     if !fused {
         return gru_sequence_reference(gx, wh, bh, h0, reset);
     }
@@ -94,26 +78,7 @@ pub fn lstm_sequence(
 ) -> (Tensor<3>, Tensor<3>) {
     let d = check_shapes("lstm", 4, &gx, &wh, &bh, &h0, &reset);
     assert_eq!(c0.dims(), [d.b, d.h], "lstm: c0 must be [{}, {}]", d.b, d.h);
-    let devices = [
-        &gx.device(),
-        &wh.device(),
-        &bh.device(),
-        &h0.device(),
-        &c0.device(),
-    ];
-    let fused = d.t > 0
-        && devices
-            .into_iter()
-            .chain([&reset.device()])
-            .all(uses_fused_kernels)
-        && [
-            gx.dtype(),
-            wh.dtype(),
-            bh.dtype(),
-            h0.dtype(),
-            c0.dtype(),
-            reset.dtype(),
-        ] == [DType::F32; 6];
+    let fused = d.t > 0 && all_fusable(&[&gx, &wh, &bh, &h0, &c0, &reset]);
     if !fused {
         return lstm_sequence_reference(gx, wh, bh, h0, c0, reset);
     }
@@ -137,6 +102,29 @@ struct Dims {
     t: usize,
     b: usize,
     h: usize,
+}
+
+/// An input of a fused op: it can take the fused kernel when it lives on Flex and is f32.
+pub(crate) trait FusedInput {
+    /// On the Flex backend (plain or autodiff) and f32 (an absent optional input always is).
+    fn fusable(&self) -> bool;
+}
+
+impl<const D: usize> FusedInput for Tensor<D> {
+    fn fusable(&self) -> bool {
+        self.dtype() == DType::F32 && uses_fused_kernels(&self.device())
+    }
+}
+
+impl<T: FusedInput> FusedInput for Option<T> {
+    fn fusable(&self) -> bool {
+        self.as_ref().is_none_or(FusedInput::fusable)
+    }
+}
+
+/// Whether every input of a call can take the fused kernel (see [`FusedInput`]).
+pub(crate) fn all_fusable(inputs: &[&dyn FusedInput]) -> bool {
+    inputs.iter().all(|x| x.fusable())
 }
 
 /// Whether f32 tensors on `device` take the fused kernels (the Flex backend, with or without
@@ -213,5 +201,22 @@ fn map_grad(
             f(s, &mut g);
             burn::backend::flex::FlexTensor::from_data(burn::tensor::TensorData::new(g, shape))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flex_f32_inputs_take_the_fused_kernels_and_others_do_not() {
+        let dev = Device::flex().autodiff();
+        let x = Tensor::<2>::zeros([2, 3], &dev);
+        let plain = Tensor::<1>::zeros([3], &dev.clone().inner());
+        let none: Option<Tensor<1>> = None;
+        assert!(all_fusable(&[&x, &plain, &none]));
+        let half = x.clone().cast(DType::F16);
+        assert!(!all_fusable(&[&x, &half]));
+        assert!(!all_fusable(&[&Some(half)]));
     }
 }

@@ -18,7 +18,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 use super::contiguous;
 use super::math::{Mat, matmul_strided};
@@ -269,11 +269,7 @@ pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, bias: Tensor<4>) -> T
         h > 0 && f % h == 0,
         "attention: width {f} not divisible by {h} heads"
     );
-    let fused = [&q.device(), &k.device(), &v.device(), &bias.device()]
-        .into_iter()
-        .all(super::uses_fused_kernels)
-        && [q.dtype(), k.dtype(), v.dtype(), bias.dtype()] == [DType::F32; 4]
-        && b * t * l > 0;
+    let fused = b * t * l > 0 && super::all_fusable(&[&q, &k, &v, &bias]);
     if !fused {
         return attention_reference(q, k, v, bias);
     }

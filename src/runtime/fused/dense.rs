@@ -15,7 +15,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData, activation};
+use burn::tensor::{Tensor, TensorData, activation};
 
 use super::gelu::{gelu_grad_slice, gelu_slice};
 use super::math::{Mat, add_column_sums, matmul, sigmoid, tanh};
@@ -269,19 +269,7 @@ pub fn dense<const D: usize>(
 ) -> Tensor<D> {
     let [i, o] = w.dims();
     assert_eq!(x.dims()[D - 1], i, "dense: input width must be {i}");
-    let fused = D >= 2
-        && x.shape().num_elements() > 0
-        && [
-            Some(&x.device()),
-            Some(&w.device()),
-            b.as_ref().map(|b| b.device()).as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .all(super::uses_fused_kernels)
-        && x.dtype() == DType::F32
-        && w.dtype() == DType::F32
-        && b.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+    let fused = D >= 2 && x.shape().num_elements() > 0 && super::all_fusable(&[&x, &w, &b]);
     if !fused {
         return dense_reference(x, w, b, act);
     }

@@ -16,7 +16,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 use super::contiguous;
 use super::math::{add_column_sums, simd_entry};
@@ -252,19 +252,7 @@ pub fn norm<const D: usize>(
 ) -> Tensor<D> {
     let [f] = gamma.dims();
     assert_eq!(x.dims()[D - 1], f, "norm: input width must be {f}");
-    let fused = x.shape().num_elements() > 0
-        && f > 0
-        && [
-            Some(x.device()),
-            Some(gamma.device()),
-            beta.as_ref().map(|b| b.device()),
-        ]
-        .iter()
-        .flatten()
-        .all(super::uses_fused_kernels)
-        && x.dtype() == DType::F32
-        && gamma.dtype() == DType::F32
-        && beta.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+    let fused = x.shape().num_elements() > 0 && f > 0 && super::all_fusable(&[&x, &gamma, &beta]);
     if !fused {
         return norm_reference(x, gamma, beta, centered, eps);
     }

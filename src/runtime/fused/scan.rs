@@ -16,7 +16,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
-use burn::tensor::{DType, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 /// The fused scan op.
 #[backend_extension(Flex, Autodiff)]
@@ -199,11 +199,7 @@ pub fn linear_scan(a: Tensor<3>, b: Tensor<3>, h0: Tensor<2>, reset: Tensor<2>) 
         [t, nb],
         "linear_scan: reset must be [{t}, {nb}]"
     );
-    let fused = t > 0
-        && [&a.device(), &b.device(), &h0.device(), &reset.device()]
-            .into_iter()
-            .all(super::uses_fused_kernels)
-        && [a.dtype(), b.dtype(), h0.dtype(), reset.dtype()] == [DType::F32; 4];
+    let fused = t > 0 && super::all_fusable(&[&a, &b, &h0, &reset]);
     if !fused {
         return linear_scan_reference(a, b, h0, reset);
     }
