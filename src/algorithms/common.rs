@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use rand::Rng;
 
-pub use super::optim::{LrSchedule, Optim, clip_global_norm};
+pub use super::optim::{LrSchedule, Optim};
 
 /// Host `Vec<f32>` → tensor of shape `dims` on `device`.
 pub fn tensor<const D: usize>(data: Vec<f32>, dims: [usize; D], device: &Device) -> Tensor<D> {

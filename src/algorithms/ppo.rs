@@ -128,8 +128,9 @@ pub struct Ppo {
     /// steps from the fastest of the critic's sequential forwards (a thread per step only pays
     /// off for networks whose forward costs well above the spawn).
     parallel_rollout: Option<bool>,
-    /// The critic forward times measured before `parallel_rollout` is decided.
-    critic_times: Vec<std::time::Duration>,
+    /// Sequential critic forwards timed so far and the fastest of them, until
+    /// `parallel_rollout` is decided.
+    critic_probe: (usize, std::time::Duration),
 }
 
 /// A critic forward slower than this runs on its own thread during rollouts.
@@ -196,7 +197,7 @@ impl Ppo {
             seed,
             agents,
             parallel_rollout: None,
-            critic_times: Vec::new(),
+            critic_probe: (0, std::time::Duration::MAX),
         })
     }
 
@@ -204,6 +205,19 @@ impl Ppo {
         match &self.action {
             ActionSpace::Discrete(_) => 1,
             ActionSpace::Box { dim, .. } => *dim,
+        }
+    }
+
+    /// Records one sequential critic forward's time; after 8, decides `parallel_rollout`.
+    fn probe_critic(&mut self, took: std::time::Duration) {
+        if self.parallel_rollout.is_some() {
+            return;
+        }
+        let (n, fastest) = &mut self.critic_probe;
+        *n += 1;
+        *fastest = (*fastest).min(took);
+        if *n == 8 {
+            self.parallel_rollout = Some(*fastest > PARALLEL_ROLLOUT_MIN);
         }
     }
 
@@ -246,13 +260,7 @@ impl Ppo {
                     let a_out = model.forward(self.actor.0, obs.clone(), &start, actor_carry);
                     let clock = std::time::Instant::now();
                     let c_out = model.forward(critic, obs, &start, critic_carry);
-                    if self.parallel_rollout.is_none() {
-                        self.critic_times.push(clock.elapsed());
-                        if self.critic_times.len() == 8 {
-                            let fastest = self.critic_times.iter().min().copied();
-                            self.parallel_rollout = fastest.map(|t| t > PARALLEL_ROLLOUT_MIN);
-                        }
-                    }
+                    self.probe_critic(clock.elapsed());
                     (a_out, c_out)
                 };
                 let v = host(c_out.heads[self.critic.1].clone());

@@ -58,41 +58,29 @@ impl DenseAct {
     fn from_code(code: usize) -> Self {
         Self::ALL[code]
     }
-    /// Whether the backward needs the pre-activation (otherwise the output suffices).
-    fn needs_preactivation(self) -> bool {
-        matches!(self, DenseAct::Gelu | DenseAct::Silu)
-    }
-    /// `y = act(z)` in place.
-    fn apply(self, z: &mut [f32]) {
+    /// `act(z)`, plus `z` itself for the activations whose derivative needs the pre-activation
+    /// (`gelu`, `silu`); the others are applied in place and their derivative reads the output.
+    fn activate(self, mut z: Vec<f32>) -> (Vec<f32>, Option<Vec<f32>>) {
+        let in_place = |z: &mut Vec<f32>, f: fn(f32) -> f32| z.iter_mut().for_each(|v| *v = f(*v));
         match self {
             DenseAct::Identity => {}
-            DenseAct::Relu => z.iter_mut().for_each(|v| *v = v.max(0.0)),
-            DenseAct::Tanh => z.iter_mut().for_each(|v| *v = tanh(*v)),
-            DenseAct::Sigmoid => z.iter_mut().for_each(|v| *v = sigmoid(*v)),
-            DenseAct::Silu | DenseAct::Gelu => {
-                let pre = z.to_vec();
-                self.apply_to(&pre, z);
-            }
-        }
-    }
-    /// `y = act(z)` out of place, for the activations that keep `z` (see
-    /// [`DenseAct::needs_preactivation`]); the others copy and apply in place.
-    fn apply_to(self, z: &[f32], y: &mut [f32]) {
-        match self {
-            DenseAct::Gelu => gelu_slice(z, y),
+            DenseAct::Relu => in_place(&mut z, |v| v.max(0.0)),
+            DenseAct::Tanh => in_place(&mut z, tanh),
+            DenseAct::Sigmoid => in_place(&mut z, sigmoid),
             DenseAct::Silu => {
-                for (y, &z) in y.iter_mut().zip(z) {
-                    *y = z * sigmoid(z);
-                }
+                let y = z.iter().map(|&v| v * sigmoid(v)).collect();
+                return (y, Some(z));
             }
-            _ => {
-                y.copy_from_slice(z);
-                self.apply(y);
+            DenseAct::Gelu => {
+                let mut y = vec![0.0f32; z.len()];
+                gelu_slice(&z, &mut y);
+                return (y, Some(z));
             }
         }
+        (z, None)
     }
-    /// `dy ← dy ⊙ act'` given the saved output (or pre-activation, see
-    /// [`DenseAct::needs_preactivation`]).
+    /// `dy ← dy ⊙ act'` given what [`DenseAct::activate`] saved: the pre-activation where it
+    /// returned one, the output otherwise.
     fn grad(self, saved: &[f32], dy: &mut [f32]) {
         let each = |dy: &mut [f32], f: &dyn Fn(f32) -> f32| {
             for (g, &s) in dy.iter_mut().zip(saved) {
@@ -171,15 +159,10 @@ fn forward(
     let mut shape = x.shape();
     let last = shape.num_dims() - 1;
     shape[last] = o;
-    let (out, pre) = if act.needs_preactivation() {
-        let mut y = vec![0.0f32; n * o];
-        act.apply_to(&z, &mut y);
-        let pre = record.then(|| FlexTensor::from_data(TensorData::new(z, shape.clone())));
-        (y, pre)
-    } else {
-        act.apply(&mut z);
-        (z, None)
-    };
+    let (out, pre) = act.activate(z);
+    let pre = pre
+        .filter(|_| record)
+        .map(|z| FlexTensor::from_data(TensorData::new(z, shape.clone())));
     let out = FlexTensor::from_data(TensorData::new(out, shape));
     let tape = record.then(|| DenseTape {
         act,
