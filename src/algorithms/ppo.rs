@@ -23,6 +23,7 @@ use super::common::{
 };
 use super::intrinsic::Intrinsic;
 
+mod critic;
 mod loss;
 use super::returns::{gae, normalize};
 use super::snapshot::{self, CarryData};
@@ -88,6 +89,37 @@ struct Rollout {
     dones: Vec<bool>,
 }
 
+/// The rollout's side of the critic thread: what has been sent and which steps wait for a
+/// truncation bootstrap.
+struct Jobs {
+    tx: std::sync::mpsc::Sender<critic::Job>,
+    /// Steps sent so far.
+    sent: usize,
+    /// Steps with truncated episodes and which columns bootstrap, one per probe sent for them.
+    truncations: Vec<(usize, Vec<bool>)>,
+}
+
+impl Jobs {
+    /// Sends the rollout steps not yet sent, then `probe`.
+    fn send(&mut self, r: &Rollout, n: usize, f: usize, probe: Option<(Vec<f32>, Vec<f32>)>) {
+        let steps = r.starts.len() / n - self.sent;
+        let job = critic::Job {
+            obs: r.obs[self.sent * n * f..].to_vec(),
+            starts: bools(&r.starts[self.sent * n..]),
+            steps,
+            probe,
+        };
+        self.sent += steps;
+        // the critic thread only stops after this sender is dropped
+        self.tx.send(job).expect("critic thread alive");
+    }
+}
+
+/// Flags as 0.0 / 1.0.
+fn bools(flags: &[bool]) -> Vec<f32> {
+    flags.iter().map(|&b| f32::from(u8::from(b))).collect()
+}
+
 /// Everything of a [`Ppo`] beyond model and optimizer that the rest of a run depends on.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct PpoSnapshot {
@@ -124,17 +156,7 @@ pub struct Ppo {
     agents: usize,
     /// Differentiate actor and critic on two threads (see [`loss::separable`]).
     parallel: bool,
-    /// Run the critic's rollout forward beside the actor's: decided after the first few rollout
-    /// steps from the fastest of the critic's sequential forwards (a thread per step only pays
-    /// off for networks whose forward costs well above the spawn).
-    parallel_rollout: Option<bool>,
-    /// Sequential critic forwards timed so far and the fastest of them, until
-    /// `parallel_rollout` is decided.
-    critic_probe: (usize, std::time::Duration),
 }
-
-/// A critic forward slower than this runs on its own thread during rollouts.
-const PARALLEL_ROLLOUT_MIN: std::time::Duration = std::time::Duration::from_micros(250);
 
 impl Ppo {
     /// Lower the agent and set up its environments.
@@ -196,8 +218,6 @@ impl Ppo {
             action,
             seed,
             agents,
-            parallel_rollout: None,
-            critic_probe: (0, std::time::Duration::MAX),
         })
     }
 
@@ -208,21 +228,48 @@ impl Ppo {
         }
     }
 
-    /// Records one sequential critic forward's time; after 8, decides `parallel_rollout`.
-    fn probe_critic(&mut self, took: std::time::Duration) {
-        if self.parallel_rollout.is_some() {
-            return;
+    /// Collect `num_steps` vector steps; returns them with the critic's values of the
+    /// observations after the last step. A separate critic runs beside the actor on a second
+    /// thread, in sequence form over chunks of steps (see [`critic`]).
+    fn rollout(&mut self, model: &AgentModel) -> (Rollout, Vec<f32>) {
+        if self.actor.0 == self.critic.0 {
+            let r = self.collect(model, None);
+            let last = self.last_values(model);
+            return (r, last);
         }
-        let (n, fastest) = &mut self.critic_probe;
-        *n += 1;
-        *fastest = (*fastest).min(took);
-        if *n == 8 {
-            self.parallel_rollout = Some(*fastest > PARALLEL_ROLLOUT_MIN);
+        let (n, f, net) = (self.cfg.num_envs, self.obs_dim, self.critic);
+        let carry = self.carries[&net.0].clone();
+        let plain = self.plain.clone();
+        let (mut r, truncations, values) = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let worker = s.spawn(move || critic::serve(model, net, carry, (n, f), &plain, rx));
+            let mut jobs = Jobs {
+                tx,
+                sent: 0,
+                truncations: Vec::new(),
+            };
+            let r = self.collect(model, Some(&mut jobs));
+            let (obs, start) = (self.batch.obs.clone(), bools(&self.batch.start));
+            jobs.send(&r, n, f, Some((obs, start)));
+            drop(jobs.tx);
+            (r, jobs.truncations, worker.join().expect("critic thread"))
+        });
+        r.values = values.values;
+        for ((t, boot_for), boot) in truncations.iter().zip(&values.probes) {
+            for (i, &yes) in boot_for.iter().enumerate() {
+                if yes {
+                    r.rewards[t * n + i] += self.cfg.gamma * boot[i];
+                }
+            }
         }
+        self.carries.insert(net.0, values.carry);
+        let last = values.probes.last().cloned().expect("last values probed");
+        (r, last)
     }
 
-    /// Collect `num_steps` vector steps.
-    fn rollout(&mut self, model: &AgentModel) -> Rollout {
+    /// The rollout loop: the actor steps the environments; the critic's values come from the
+    /// same network (`jobs` = `None`) or are sent to the critic thread.
+    fn collect(&mut self, model: &AgentModel, mut jobs: Option<&mut Jobs>) -> Rollout {
         let (n, t_len, f) = (self.cfg.num_envs, self.cfg.num_steps, self.obs_dim);
         let aw = self.action_width();
         let mut r = Rollout {
@@ -234,64 +281,55 @@ impl Ppo {
             rewards: Vec::with_capacity(t_len * n),
             dones: Vec::with_capacity(t_len * n),
         };
-        let same_net = self.actor.0 == self.critic.0;
-        for _ in 0..t_len {
+        for t in 0..t_len {
             r.obs.extend_from_slice(&self.batch.obs);
             r.starts.extend_from_slice(&self.batch.start);
             let obs = tensor(self.batch.obs.clone(), [1, n, f], &self.plain);
             let start = flags(&self.batch.start, &self.plain);
             let actor_carry = self.carries[&self.actor.0].clone();
-            let (a_out, value) = if same_net {
-                let a_out = model.forward(self.actor.0, obs, &start, actor_carry);
-                let v = host(a_out.heads[self.critic.1].clone());
-                (a_out, v)
-            } else {
-                let critic_carry = self.carries[&self.critic.0].clone();
-                let critic = self.critic.0;
-                let (a_out, c_out) = if self.parallel_rollout == Some(true) {
-                    // separate, slow networks: the critic's forward runs beside the actor's
-                    std::thread::scope(|s| {
-                        let c =
-                            s.spawn(|| model.forward(critic, obs.clone(), &start, critic_carry));
-                        let a_out = model.forward(self.actor.0, obs.clone(), &start, actor_carry);
-                        (a_out, c.join().expect("critic forward"))
-                    })
-                } else {
-                    let a_out = model.forward(self.actor.0, obs.clone(), &start, actor_carry);
-                    let clock = std::time::Instant::now();
-                    let c_out = model.forward(critic, obs, &start, critic_carry);
-                    self.probe_critic(clock.elapsed());
-                    (a_out, c_out)
-                };
-                let v = host(c_out.heads[self.critic.1].clone());
-                self.carries.insert(self.critic.0, c_out.carry);
-                (a_out, v)
-            };
+            let a_out = model.forward(self.actor.0, obs, &start, actor_carry);
+            if jobs.is_none() {
+                r.values.extend(host(a_out.heads[self.critic.1].clone()));
+            }
             let pol = host(a_out.heads[self.actor.1].clone());
             self.carries.insert(self.actor.0, a_out.carry);
             let log_std = model.nets[self.actor.0].heads[self.actor.1]
                 .log_std()
                 .map(host);
             let actions = self.sample(&pol, log_std.as_deref(), &mut r);
-            r.values.extend_from_slice(&value);
             self.env.step(&actions, &mut self.batch);
             self.env_steps += (n / self.agents) as u64;
             self.stats.record_team(&self.batch, self.agents);
             if let Some(i) = &mut self.intrinsic {
                 i.observe(&self.batch);
             }
-            let mut rewards = self.batch.reward.clone();
-            if self.batch.truncated.iter().any(|&t| t) {
-                let boot = self.final_values(model);
-                for i in 0..n {
-                    if self.batch.truncated[i] && !self.batch.terminated[i] {
-                        rewards[i] += self.cfg.gamma * boot[i];
-                    }
-                }
-            }
-            r.rewards.extend_from_slice(&rewards);
+            r.rewards.extend_from_slice(&self.batch.reward);
             r.dones
                 .extend((0..n).map(|i| self.batch.terminated[i] || self.batch.truncated[i]));
+            // truncated (not terminated) episodes bootstrap from the value of their true last
+            // observation, continuing the carry
+            let boot_for: Vec<bool> = (0..n)
+                .map(|i| self.batch.truncated[i] && !self.batch.terminated[i])
+                .collect();
+            let truncated = boot_for.iter().any(|&b| b);
+            match jobs.as_deref_mut() {
+                None if truncated => {
+                    let boot = self.final_values(model);
+                    for (i, &yes) in boot_for.iter().enumerate() {
+                        if yes {
+                            r.rewards[t * n + i] += self.cfg.gamma * boot[i];
+                        }
+                    }
+                }
+                None => {}
+                Some(jobs) if truncated => {
+                    let probe = (self.batch.final_obs.clone(), vec![0.0; n]);
+                    jobs.send(&r, n, f, Some(probe));
+                    jobs.truncations.push((t, boot_for));
+                }
+                Some(jobs) if t + 1 - jobs.sent == critic::CHUNK => jobs.send(&r, n, f, None),
+                Some(_) => {}
+            }
         }
         r
     }
@@ -368,8 +406,7 @@ impl Algorithm for Ppo {
         let model = self.model.take().expect("model present");
         let valid = model.valid();
         let start_carries = self.carries.clone();
-        let mut r = self.rollout(&valid);
-        let last = self.last_values(&valid);
+        let (mut r, last) = self.rollout(&valid);
         drop(valid);
         if let Some(e) = self.env.failure() {
             self.model = Some(model);
