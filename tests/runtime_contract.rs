@@ -72,4 +72,9 @@ fn segment_recurrence_block() {
         ))),
         1e-5,
     );
+    // GTrXL-like widths (heads of 12, width 48: vectorised and remainder lanes of the step path)
+    contract(
+        b::segment_recurrence(b::attention(48, 4, 5, "alibi"), 3),
+        1e-4,
+    );
 }

@@ -85,6 +85,10 @@ impl Attention {
         carry: Carry,
         memory: Option<&Memory>,
     ) -> (Tensor<3>, Carry) {
+        if memory.is_none() && self.steps_on_host(&x) {
+            let (y, carry, _) = self.host_step(x, start, carry, None);
+            return (y, carry);
+        }
         let [t_len, b, f] = x.dims();
         let (c, h) = (self.ctx, self.heads);
         let leaves = carry.leaves();
@@ -197,6 +201,110 @@ impl Attention {
     }
 }
 
+/// Segment memory as host copies, for [`Attention::host_step`].
+struct HostMemory {
+    /// `[B, C + M, F]` rows.
+    rows: Vec<f32>,
+    /// `[B, C + M]` start flags.
+    starts: Vec<f32>,
+    /// `M`.
+    len: usize,
+}
+
+impl Attention {
+    /// Whether `x` is one inference step that [`Attention::host_step`] computes: plain (not
+    /// autodiff) Flex f32 tensors and a position scheme other than RoPE (whose rotation of each
+    /// key rules out the memory-row shortcut).
+    fn steps_on_host(&self, x: &Tensor<3>) -> bool {
+        x.dims()[0] == 1
+            && self.pos != "rope"
+            && x.dtype() == burn::tensor::DType::F32
+            && x.device() == Device::flex()
+    }
+
+    /// One step on the host (see `fused::attention_step`): the output `[1, B, F]`, the new
+    /// attention carry and the output rows as a host copy (for segment memory).
+    fn host_step(
+        &self,
+        x: Tensor<3>,
+        start: &Tensor<2>,
+        carry: Carry,
+        memory: Option<&HostMemory>,
+    ) -> (Tensor<3>, Carry, Vec<f32>) {
+        use super::fused::attention_step::{Proj, StepDims, StepInputs, attention_step, shift_in};
+        let [_, b, f] = x.dims();
+        let c = self.ctx;
+        let device = x.device();
+        let leaves = carry.leaves();
+        let (k_cache, v_cache) = (host(leaves[0].clone()), host(leaves[1].clone()));
+        let cache_start = host(leaves[2].clone());
+        let new_start = host(start.clone()); // [1, B]
+        let weights = |l: &Linear| {
+            let w = host(l.weight.val());
+            let bias = l
+                .bias
+                .as_ref()
+                .map(|b| host(b.val().unsqueeze::<2>()))
+                .unwrap_or_else(|| vec![0.0; f]);
+            (w, bias)
+        };
+        let (q, k, v, o) = (
+            weights(&self.q),
+            weights(&self.k),
+            weights(&self.v),
+            weights(&self.o),
+        );
+        // timeline starts: remembered steps (memory rows, else the cache), then this step
+        let (remembered, len) = match memory {
+            Some(mem) => (&mem.starts, c + mem.len),
+            None => (&cache_start, c),
+        };
+        let mut starts = Vec::with_capacity(b * (len + 1));
+        for bi in 0..b {
+            starts.extend_from_slice(&remembered[bi * len..(bi + 1) * len]);
+            starts.push(new_start[bi]);
+        }
+        fn proj(p: &(Vec<f32>, Vec<f32>)) -> Proj<'_> {
+            Proj {
+                w: &p.0,
+                bias: &p.1,
+            }
+        }
+        let d = StepDims {
+            b,
+            f,
+            h: self.heads,
+            c,
+            m: memory.map_or(0, |m| m.len),
+        };
+        let out = attention_step(
+            d,
+            &StepInputs {
+                x: &host(x.reshape([b, f])),
+                k_cache: &k_cache,
+                v_cache: &v_cache,
+                starts: &starts,
+                rows: memory.map_or(&[][..], |m| &m.rows),
+                q: proj(&q),
+                k: proj(&k),
+                v: proj(&v),
+                o: proj(&o),
+                alibi: self.pos == "alibi",
+            },
+        );
+        let leaf = |data: Vec<f32>, width: usize| {
+            Tensor::<2>::from_data(TensorData::new(data, [b, width]), &device)
+        };
+        let carry = Carry::Leaf(vec![
+            leaf(shift_in(&k_cache, b, c, f, &out.k), c * f),
+            leaf(shift_in(&v_cache, b, c, f, &out.v), c * f),
+            leaf(shift_in(&cache_start, b, c, 1, &new_start), c),
+        ]);
+        let y = Tensor::<3>::from_data(TensorData::new(out.y.clone(), [1, b, f]), &device);
+        (y, carry, out.y)
+    }
+}
+
 fn x_device(t: &Tensor<3>) -> Device {
     t.device()
 }
@@ -277,6 +385,26 @@ impl SegmentRecurrence {
         let (c, m) = (self.inner.ctx, self.memory);
         let rows_n = c + m;
         let mem_leaf = carry.child(0);
+        if self.inner.steps_on_host(&x) {
+            use super::fused::attention_step::shift_in;
+            let leaves = mem_leaf.leaves();
+            let mem = HostMemory {
+                rows: host(leaves[0].clone()),
+                starts: host(leaves[1].clone()),
+                len: m,
+            };
+            let new_start = host(start.clone());
+            let (y, inner, y_host) = self.inner.host_step(x, start, carry.child(1), Some(&mem));
+            let device = y.device();
+            let leaf = |data: Vec<f32>, width: usize| {
+                Tensor::<2>::from_data(TensorData::new(data, [b, width]), &device)
+            };
+            let mem = Carry::Leaf(vec![
+                leaf(shift_in(&mem.rows, b, rows_n, f, &y_host), rows_n * f),
+                leaf(shift_in(&mem.starts, b, rows_n, 1, &new_start), rows_n),
+            ]);
+            return (y, Carry::Tuple(vec![mem, inner]));
+        }
         let mut rows = mem_leaf.leaves()[0].clone().reshape([b, rows_n, f]);
         let mut starts = host(mem_leaf.leaves()[1].clone());
         let mut inner = carry.child(1);

@@ -16,6 +16,7 @@
 
 pub mod adam;
 pub mod attention;
+pub(crate) mod attention_step;
 mod backend;
 pub mod cscan;
 pub mod dense;
