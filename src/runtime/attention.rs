@@ -17,6 +17,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::carry::Carry;
+use super::fused::{plain_flex, plain_tensor};
+use burn::backend::flex::FlexTensor;
 
 const NEG: f32 = -1.0e9;
 
@@ -201,12 +203,12 @@ impl Attention {
     }
 }
 
-/// Segment memory as host copies, for [`Attention::host_step`].
+/// Segment memory for [`Attention::host_step`].
 struct HostMemory {
     /// `[B, C + M, F]` rows.
-    rows: Vec<f32>,
+    rows: FlexTensor,
     /// `[B, C + M]` start flags.
-    starts: Vec<f32>,
+    starts: FlexTensor,
     /// `M`.
     len: usize,
 }
@@ -223,7 +225,7 @@ impl Attention {
     }
 
     /// One step on the host (see `fused::attention_step`): the output `[1, B, F]`, the new
-    /// attention carry and the output rows as a host copy (for segment memory).
+    /// attention carry and the output rows (for segment memory). Tensors are read in place.
     fn host_step(
         &self,
         x: Tensor<3>,
@@ -234,19 +236,15 @@ impl Attention {
         use super::fused::attention_step::{Proj, StepDims, StepInputs, attention_step, shift_in};
         let [_, b, f] = x.dims();
         let c = self.ctx;
-        let device = x.device();
         let leaves = carry.leaves();
-        let (k_cache, v_cache) = (host(leaves[0].clone()), host(leaves[1].clone()));
-        let cache_start = host(leaves[2].clone());
-        let new_start = host(start.clone()); // [1, B]
+        let [k_cache, v_cache, cache_start] = [0, 1, 2].map(|i| flex(leaves[i].clone()));
+        let (x, new_start) = (flex(x), flex(start.clone()));
         let weights = |l: &Linear| {
-            let w = host(l.weight.val());
-            let bias = l
-                .bias
-                .as_ref()
-                .map(|b| host(b.val().unsqueeze::<2>()))
-                .unwrap_or_else(|| vec![0.0; f]);
-            (w, bias)
+            let bias = match &l.bias {
+                Some(b) => flex(b.val()),
+                None => flex(Tensor::<1>::zeros([f], &Device::flex())),
+            };
+            (flex(l.weight.val()), bias)
         };
         let (q, k, v, o) = (
             weights(&self.q),
@@ -254,20 +252,22 @@ impl Attention {
             weights(&self.v),
             weights(&self.o),
         );
+        let (k_cache, v_cache) = (f32s(&k_cache), f32s(&v_cache));
+        let (cache_start, new_start) = (f32s(&cache_start), f32s(&new_start));
         // timeline starts: remembered steps (memory rows, else the cache), then this step
         let (remembered, len) = match memory {
-            Some(mem) => (&mem.starts, c + mem.len),
-            None => (&cache_start, c),
+            Some(mem) => (f32s(&mem.starts), c + mem.len),
+            None => (cache_start, c),
         };
         let mut starts = Vec::with_capacity(b * (len + 1));
         for bi in 0..b {
             starts.extend_from_slice(&remembered[bi * len..(bi + 1) * len]);
             starts.push(new_start[bi]);
         }
-        fn proj(p: &(Vec<f32>, Vec<f32>)) -> Proj<'_> {
+        fn proj(p: &(FlexTensor, FlexTensor)) -> Proj<'_> {
             Proj {
-                w: &p.0,
-                bias: &p.1,
+                w: f32s(&p.0),
+                bias: f32s(&p.1),
             }
         }
         let d = StepDims {
@@ -280,11 +280,11 @@ impl Attention {
         let out = attention_step(
             d,
             &StepInputs {
-                x: &host(x.reshape([b, f])),
-                k_cache: &k_cache,
-                v_cache: &v_cache,
+                x: f32s(&x),
+                k_cache,
+                v_cache,
                 starts: &starts,
-                rows: memory.map_or(&[][..], |m| &m.rows),
+                rows: memory.map_or(&[][..], |m| f32s(&m.rows)),
                 q: proj(&q),
                 k: proj(&k),
                 v: proj(&v),
@@ -292,17 +292,24 @@ impl Attention {
                 alibi: self.pos == "alibi",
             },
         );
-        let leaf = |data: Vec<f32>, width: usize| {
-            Tensor::<2>::from_data(TensorData::new(data, [b, width]), &device)
-        };
         let carry = Carry::Leaf(vec![
-            leaf(shift_in(&k_cache, b, c, f, &out.k), c * f),
-            leaf(shift_in(&v_cache, b, c, f, &out.v), c * f),
-            leaf(shift_in(&cache_start, b, c, 1, &new_start), c),
+            plain_tensor(shift_in(k_cache, b, c, f, &out.k), [b, c * f]),
+            plain_tensor(shift_in(v_cache, b, c, f, &out.v), [b, c * f]),
+            plain_tensor(shift_in(cache_start, b, c, 1, new_start), [b, c]),
         ]);
-        let y = Tensor::<3>::from_data(TensorData::new(out.y.clone(), [1, b, f]), &device);
+        let y = plain_tensor(out.y.clone(), [1, b, f]);
         (y, carry, out.y)
     }
+}
+
+/// The Flex tensor behind a tensor that [`Attention::steps_on_host`] accepted.
+fn flex<const D: usize>(t: Tensor<D>) -> FlexTensor {
+    plain_flex(t).expect("plain Flex f32 tensor")
+}
+
+/// Its values (contiguous by construction).
+fn f32s(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32")
 }
 
 fn x_device(t: &Tensor<3>) -> Device {
@@ -389,19 +396,21 @@ impl SegmentRecurrence {
             use super::fused::attention_step::shift_in;
             let leaves = mem_leaf.leaves();
             let mem = HostMemory {
-                rows: host(leaves[0].clone()),
-                starts: host(leaves[1].clone()),
+                rows: flex(leaves[0].clone()),
+                starts: flex(leaves[1].clone()),
                 len: m,
             };
-            let new_start = host(start.clone());
+            let new_start = flex(start.clone());
             let (y, inner, y_host) = self.inner.host_step(x, start, carry.child(1), Some(&mem));
-            let device = y.device();
-            let leaf = |data: Vec<f32>, width: usize| {
-                Tensor::<2>::from_data(TensorData::new(data, [b, width]), &device)
-            };
             let mem = Carry::Leaf(vec![
-                leaf(shift_in(&mem.rows, b, rows_n, f, &y_host), rows_n * f),
-                leaf(shift_in(&mem.starts, b, rows_n, 1, &new_start), rows_n),
+                plain_tensor(
+                    shift_in(f32s(&mem.rows), b, rows_n, f, &y_host),
+                    [b, rows_n * f],
+                ),
+                plain_tensor(
+                    shift_in(f32s(&mem.starts), b, rows_n, 1, f32s(&new_start)),
+                    [b, rows_n],
+                ),
             ]);
             return (y, Carry::Tuple(vec![mem, inner]));
         }

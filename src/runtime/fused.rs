@@ -158,6 +158,32 @@ fn check_shapes(
     Dims { t, b, h }
 }
 
+/// Host access to a plain (not autodiff) Flex f32 tensor without the copies of `into_data`
+/// (which copies a shared buffer, then again to realign it): the contiguous Flex tensor behind
+/// it, whose `as_slice` borrows the values. `None` for any other tensor.
+pub(crate) fn plain_flex<const D: usize>(t: Tensor<D>) -> Option<burn::backend::flex::FlexTensor> {
+    use burn::backend::{BackendTensor, DispatchTensorKind};
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    match t.into_dispatch().kind {
+        DispatchTensorKind::Flex(BackendTensor::Float(ft)) => Some(contiguous(&ft)),
+        _ => None,
+    }
+}
+
+/// A plain Flex tensor of `shape` owning `data` (no copy).
+pub(crate) fn plain_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    use burn::backend::{
+        BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind,
+    };
+    let ft = burn::backend::flex::FlexTensor::from_data(burn::tensor::TensorData::new(data, shape));
+    Tensor::from_dispatch(DispatchTensor {
+        kind: DispatchTensorKind::Flex(BackendTensor::Float(ft)),
+        autodiff: DispatchAutodiffContext::Disabled,
+    })
+}
+
 /// The tensor as a contiguous f32 Flex tensor (shares the buffer when it already is one).
 fn contiguous(t: &burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexTensor {
     if t.as_slice::<f32>().is_some() {
