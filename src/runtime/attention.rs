@@ -130,37 +130,42 @@ impl Attention {
         let mut kpos: Vec<usize> = (0..mem_vis).collect();
         kpos.extend((0..c + t_len).map(|j| offset + j));
         let l = kpos.len();
-        // segment ids per batch row
-        let mut seg = vec![0u32; b * tl_len];
-        for bi in 0..b {
-            let mut s = 0u32;
-            for j in 0..tl_len {
-                if timeline[bi * tl_len + j] > 0.5 {
-                    s += 1;
+        // additive bias [B, H, T, L]: NEG outside the window and the query's episode, else the
+        // ALiBi penalty (0 without ALiBi). Keys at or after the query's episode start are in its
+        // episode, so each query row sees two contiguous ranges (memory rows; cache and new).
+        let slopes: Vec<f32> = (0..h)
+            .map(|hi| {
+                if self.pos == "alibi" {
+                    2f32.powf(-8.0 * (hi + 1) as f32 / h as f32)
+                } else {
+                    0.0
                 }
-                seg[bi * tl_len + j] = s;
-            }
-        }
-        // additive bias [B, H, T, L]: the window/segment mask plus ALiBi
-        let alibi = (self.pos == "alibi").then(|| alibi_bias(h, offset + c, t_len, &kpos));
+            })
+            .collect();
         let mut bias = vec![NEG; b * h * t_len * l];
+        let mut episode_start = vec![0usize; tl_len];
         for bi in 0..b {
+            let mut s0 = 0;
+            for (j, es) in episode_start.iter_mut().enumerate() {
+                if timeline[bi * tl_len + j] > 0.5 {
+                    s0 = j;
+                }
+                *es = s0;
+            }
             for i in 0..t_len {
                 let qp = offset + c + i;
-                let qs = seg[bi * tl_len + qp];
-                for (kj, &p) in kpos.iter().enumerate() {
-                    let in_window = if kj < mem_vis {
-                        // memory rows visible to step i: [i, i + M)
-                        kj >= i && kj < i + m
-                    } else {
-                        let j = kj - mem_vis; // index in [cache; new]
-                        j >= i && j <= c + i
-                    };
-                    if in_window && seg[bi * tl_len + p] == qs {
-                        for hi in 0..h {
-                            bias[((bi * h + hi) * t_len + i) * l + kj] =
-                                alibi.as_ref().map_or(0.0, |a| a[(hi * t_len + i) * l + kj]);
-                        }
+                let s0 = episode_start[qp];
+                // memory row kj (timeline position kj) is visible to step i for kj in [i, i + M)
+                let mem = i.max(s0)..(i + m).min(mem_vis);
+                // cache/new slot j (timeline position offset + j) for j in [i, C + i]
+                let cache = i.max(s0.saturating_sub(offset))..c + i + 1;
+                for (hi, &slope) in slopes.iter().enumerate() {
+                    let row = &mut bias[((bi * h + hi) * t_len + i) * l..][..l];
+                    for kj in mem.clone() {
+                        row[kj] = -slope * (qp - kj) as f32;
+                    }
+                    for j in cache.clone() {
+                        row[mem_vis + j] = -slope * (qp - offset - j) as f32;
                     }
                 }
             }
@@ -322,21 +327,6 @@ fn host(t: Tensor<2>) -> Vec<f32> {
         .convert::<f32>()
         .try_into_vec::<f32>()
         .expect("f32 data")
-}
-
-/// ALiBi bias `−slope_h · |q_pos − k_pos|`, slopes `2^(−8 (h+1) / H)`, as a host `[H, T, L]`
-/// buffer for queries at positions `q0 .. q0 + T`.
-fn alibi_bias(heads: usize, q0: usize, t: usize, kpos: &[usize]) -> Vec<f32> {
-    let mut bias = Vec::with_capacity(heads * t * kpos.len());
-    for hi in 0..heads {
-        let slope = 2f32.powf(-8.0 * (hi + 1) as f32 / heads as f32);
-        for qp in q0..q0 + t {
-            for &kp in kpos {
-                bias.push(-slope * (qp as f32 - kp as f32).abs());
-            }
-        }
-    }
-    bias
 }
 
 /// Rotary embedding (half-split rotation per head) of `[B, n, F]` with `heads` heads at the
