@@ -15,6 +15,7 @@ use burn::prelude::*;
 
 use crate::check::ir::{Args, Value};
 use crate::runtime::fused::adam::{AdamStep, adam_update};
+use crate::runtime::net::{AgentModel, Net};
 
 /// Learning rate: constant or linearly annealed over the run.
 #[derive(Clone, Debug, PartialEq)]
@@ -147,6 +148,33 @@ impl Optim {
     }
 }
 
+/// Parameters below which [`Optim::apply_nets`] stays on one thread (a thread costs more than
+/// updating a small network).
+const PARALLEL_OPTIM_MIN: usize = 1 << 16;
+
+impl Optim {
+    /// [`Optim::apply`] for an agent's model; on the host optimizer each network is updated on
+    /// its own thread (see [`HostAdam::step_nets`]).
+    pub fn apply_nets(
+        &mut self,
+        model: AgentModel,
+        grads: GradientsParams,
+        progress: f64,
+    ) -> (AgentModel, f32) {
+        if self.on_burn
+            || model.nets.len() < 2
+            || model.num_params() < PARALLEL_OPTIM_MIN
+            || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2
+            || !on_host_backend(&model)
+        {
+            return self.apply(model, grads, progress);
+        }
+        let lr = self.lr.at(progress) as f32;
+        let clip = self.clip_norm.map(|c| c as f32);
+        self.host.step_nets(model, grads, lr, clip)
+    }
+}
+
 /// Whether the model's parameters live on the embedded CPU backend (where [`HostAdam`] runs).
 fn on_host_backend<M: Module>(model: &M) -> bool {
     struct First(Option<Device>);
@@ -206,27 +234,7 @@ impl HostAdam {
         lr: f32,
         clip: Option<f32>,
     ) -> (M, f32) {
-        let ids = param_ids(&model);
-        let mut host = HashMap::with_capacity(ids.len());
-        let mut sq = 0.0f64;
-        for (id, d) in ids {
-            let g = match d {
-                1 => grads.remove::<1>(id).map(super::common::host),
-                2 => grads.remove::<2>(id).map(super::common::host),
-                3 => grads.remove::<3>(id).map(super::common::host),
-                4 => grads.remove::<4>(id).map(super::common::host),
-                _ => None,
-            };
-            if let Some(g) = g {
-                sq += g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>();
-                host.insert(id, g);
-            }
-        }
-        let norm = sq.sqrt() as f32;
-        let scale = match clip {
-            Some(max) if max / (norm + 1e-6) < 1.0 => max / (norm + 1e-6),
-            _ => 1.0,
-        };
+        let (host, norm, scale) = host_grads(param_ids(&model), &mut grads, clip);
         let mut mapper = AdamMapper {
             adam: self,
             grads: host,
@@ -234,6 +242,99 @@ impl HostAdam {
             scale,
         };
         (model.map(&mut mapper), norm)
+    }
+
+    /// [`HostAdam::step`] for an agent's model with each network's parameters updated on its
+    /// own thread (the clipping norm is still global). Same result: every parameter's update
+    /// is independent of the others.
+    pub fn step_nets(
+        &mut self,
+        model: AgentModel,
+        mut grads: GradientsParams,
+        lr: f32,
+        clip: Option<f32>,
+    ) -> (AgentModel, f32) {
+        let (mut host, norm, scale) = host_grads(param_ids(&model), &mut grads, clip);
+        let AgentModel {
+            nets,
+            shared,
+            obs_dim,
+            prev_action,
+            prev_reward,
+        } = model;
+        // each network with its own gradients and moments
+        let parts: Vec<(Net, HostAdam, HashMap<ParamId, Vec<f32>>)> = nets
+            .into_iter()
+            .map(|net| {
+                let mut adam = HostAdam {
+                    moments: HashMap::new(),
+                    ..self.clone_settings()
+                };
+                let mut g = HashMap::new();
+                for (id, _) in param_ids(&net) {
+                    if let Some(x) = host.remove(&id) {
+                        g.insert(id, x);
+                    }
+                    if let Some(mo) = self.moments.remove(&id) {
+                        adam.moments.insert(id, mo);
+                    }
+                }
+                (net, adam, g)
+            })
+            .collect();
+        let update = |(net, mut adam, grads): (Net, HostAdam, HashMap<ParamId, Vec<f32>>)| {
+            let mut mapper = AdamMapper {
+                adam: &mut adam,
+                grads,
+                lr,
+                scale,
+            };
+            (net.map(&mut mapper), adam.moments)
+        };
+        let done: Vec<(Net, HashMap<ParamId, Moments>)> = std::thread::scope(|s| {
+            let mut parts = parts.into_iter();
+            let first = parts.next();
+            let others: Vec<_> = parts.map(|p| s.spawn(move || update(p))).collect();
+            let mut done: Vec<_> = first.into_iter().map(update).collect();
+            done.extend(
+                others
+                    .into_iter()
+                    .map(|h| h.join().expect("optimizer thread")),
+            );
+            done
+        });
+        let mut nets = Vec::with_capacity(done.len());
+        for (net, moments) in done {
+            self.moments.extend(moments);
+            nets.push(net);
+        }
+        // shared blocks (if any) with the gradients left
+        let mut mapper = AdamMapper {
+            adam: self,
+            grads: host,
+            lr,
+            scale,
+        };
+        let shared = shared.into_iter().map(|l| l.map(&mut mapper)).collect();
+        let model = AgentModel {
+            nets,
+            shared,
+            obs_dim,
+            prev_action,
+            prev_reward,
+        };
+        (model, norm)
+    }
+
+    /// Settings without moments.
+    fn clone_settings(&self) -> HostAdam {
+        HostAdam {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            moments: HashMap::new(),
+        }
     }
 
     /// Updates `p` in place from gradient `g` (scaled by `scale`) and the parameter's moments.
@@ -342,6 +443,36 @@ impl ModuleMapper for AdamMapper<'_> {
         }
         Param::from_mapped_value(id, t, mapper)
     }
+}
+
+/// Host copies of the gradients of `ids` (removed from `grads`), their global norm and the
+/// factor that clips it to `clip`.
+fn host_grads(
+    ids: Vec<(ParamId, usize)>,
+    grads: &mut GradientsParams,
+    clip: Option<f32>,
+) -> (HashMap<ParamId, Vec<f32>>, f32, f32) {
+    let mut host = HashMap::with_capacity(ids.len());
+    let mut sq = 0.0f64;
+    for (id, d) in ids {
+        let g = match d {
+            1 => grads.remove::<1>(id).map(super::common::host),
+            2 => grads.remove::<2>(id).map(super::common::host),
+            3 => grads.remove::<3>(id).map(super::common::host),
+            4 => grads.remove::<4>(id).map(super::common::host),
+            _ => None,
+        };
+        if let Some(g) = g {
+            sq += g.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>();
+            host.insert(id, g);
+        }
+    }
+    let norm = sq.sqrt() as f32;
+    let scale = match clip {
+        Some(max) if max / (norm + 1e-6) < 1.0 => max / (norm + 1e-6),
+        _ => 1.0,
+    };
+    (host, norm, scale)
 }
 
 /// Every float parameter's id and rank, in visit order.

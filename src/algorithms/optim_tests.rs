@@ -106,3 +106,65 @@ fn host_state_round_trips_and_rejects_corrupt_bytes() {
     garbage.push(7);
     assert!(Optim::new("adam", &a).load_bytes(garbage).is_err());
 }
+
+/// Each network updated on its own thread gives the same parameters and norm as one mapper.
+#[test]
+fn per_network_threads_match_one_pass() {
+    let src = r#"
+agent a {
+  env = "gymnax::CartPole-v1"
+  algorithm = ppo(num_envs = 2, num_steps = 4, minibatches = 1)
+  encoder = mlp(64)
+  torso = stack(residual(prenorm(gru(64))), ffn) * 2
+  actor = categorical()
+  critic = value()
+  train { steps = 100 }
+}
+"#;
+    let dev = Device::flex().autodiff();
+    let out = crate::check::check_source("t.mx", src, &[]);
+    let agent = out.program.agents.into_iter().next().expect("checks");
+    let model = crate::lower::lower_agent(&agent, &dev)
+        .expect("lowers")
+        .model;
+    assert!(model.nets.len() == 2 && model.num_params() >= PARALLEL_OPTIM_MIN);
+    let loss = |m: &AgentModel| {
+        let obs = Tensor::<3>::from_data(
+            TensorData::new((0..24).map(|i| (i % 5) as f32 - 2.0).collect(), [3, 2, 4]),
+            &dev,
+        );
+        let starts = Tensor::<2>::zeros([3, 2], &dev);
+        let plain = dev.clone().inner();
+        let mut total = Tensor::<1>::zeros([1], &dev);
+        for net in 0..2 {
+            let c = m.init_carry(net, 2, &plain).map(&mut |t| t.autodiff());
+            let y = m.forward(net, obs.clone(), &starts, c).heads[0].clone();
+            total = total + y.square().sum().reshape([1]);
+        }
+        total
+    };
+    let a = args(&[("lr", 1e-3), ("clip_norm", 0.5)]);
+    let (mut one, mut split) = (Optim::new("adam", &a), Optim::new("adam", &a));
+    let (mut m1, mut m2) = (model.clone(), model);
+    for _ in 0..2 {
+        let g1 = GradientsParams::from_grads(loss(&m1).backward(), &m1);
+        let g2 = GradientsParams::from_grads(loss(&m2).backward(), &m2);
+        let (n1, n2);
+        (m1, n1) = one.apply(m1, g1, 0.0);
+        (m2, n2) = split.apply_nets(m2, g2, 0.0);
+        assert_eq!(n1, n2, "global norms");
+    }
+    let flat = |m: &AgentModel| {
+        struct All(Vec<f32>);
+        impl ModuleVisitor for All {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.extend(super::super::common::host(p.val()));
+            }
+        }
+        let mut all = All(Vec::new());
+        m.visit(&mut all);
+        all.0
+    };
+    assert_eq!(flat(&m1), flat(&m2));
+    assert_eq!(one.host.moments, split.host.moments);
+}

@@ -512,7 +512,7 @@ impl Algorithm for Ppo {
                     }
                     *sums.entry(k.to_string()).or_default() += v;
                 }
-                let (m2, norm) = self.optim.apply(model, grads, progress);
+                let (m2, norm) = self.optim.apply_nets(model, grads, progress);
                 model = m2;
                 *sums.entry("grad_norm".into()).or_default() += norm;
                 count += 1.0;
