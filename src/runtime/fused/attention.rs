@@ -22,7 +22,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::contiguous;
 use super::math::{Mat, matmul_strided};
-use super::softmax::{softmax_grad_rows, softmax_rows};
+use super::softmax::{softmax_grad_runs, softmax_runs};
 
 /// The fused attention op.
 #[backend_extension(Flex, Autodiff)]
@@ -138,8 +138,8 @@ fn query_blocks(t: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |i0| (i0, (i0 + QUERY_BLOCK).min(t)))
 }
 
-/// Forward: returns the output `[B, T, F]` and the probabilities `[B, H, T, L]`. Masked entries
-/// keep the bias as their score; key columns no row of a query block sees are not multiplied.
+/// Forward: returns the output `[B, T, F]` and the probabilities `[B, H, T, L]`. Key columns no
+/// row of a query block sees are neither multiplied nor exponentiated (probability 0).
 fn forward_host(d: Dims, q: &[f32], k: &[f32], v: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let (t, l) = (d.t, d.l);
     let mut out = vec![0.0f32; d.b * t * d.f];
@@ -149,7 +149,6 @@ fn forward_host(d: Dims, q: &[f32], k: &[f32], v: &[f32], bias: &[f32]) -> (Vec<
     for bi in 0..d.b {
         for hi in 0..d.h {
             let at = (bi * d.h + hi) * t * l;
-            s.copy_from_slice(&bias[at..at + t * l]);
             for (i0, i1) in query_blocks(t) {
                 let n = i1 - i0;
                 let rows = i0 * l..i1 * l;
@@ -160,6 +159,13 @@ fn forward_host(d: Dims, q: &[f32], k: &[f32], v: &[f32], bias: &[f32]) -> (Vec<
                     &mut any,
                 );
                 let qb = head_rows(q, d, t, bi, hi, i0, n);
+                // scores: the bias, plus Q Kᵀ/√d on the runs (softmax reads only the runs)
+                for r in i0..i1 {
+                    for &(c0, c1) in &runs {
+                        s[r * l + c0..r * l + c1]
+                            .copy_from_slice(&bias[at + r * l + c0..at + r * l + c1]);
+                    }
+                }
                 for &(c0, c1) in &runs {
                     matmul_strided(
                         &mut s[i0 * l + c0..],
@@ -170,7 +176,12 @@ fn forward_host(d: Dims, q: &[f32], k: &[f32], v: &[f32], bias: &[f32]) -> (Vec<
                         d.scale(),
                     );
                 }
-                softmax_rows(&s[rows.clone()], &mut p[at + rows.start..at + rows.end], l);
+                softmax_runs(
+                    &s[rows.clone()],
+                    &mut p[at + rows.start..at + rows.end],
+                    l,
+                    &runs,
+                );
                 let o_at = (bi * t + i0) * d.f + hi * d.dh();
                 for (r, &(c0, c1)) in runs.iter().enumerate() {
                     matmul_strided(
@@ -226,7 +237,7 @@ fn backward_host(tape: &AttentionTape, dout: &[f32]) -> (Vec<f32>, Vec<f32>, Vec
                         1.0,
                     );
                 }
-                softmax_grad_rows(pb, ds, l);
+                softmax_grad_runs(pb, ds, l, &runs);
                 let q_at = (bi * t + i0) * d.f + hi * d.dh();
                 for &(c0, c1) in &runs {
                     let kv_at = (bi * l + c0) * d.f + hi * d.dh();

@@ -92,6 +92,58 @@ fn softmax_grad_rows_impl(y: &[f32], dy: &mut [f32], n: usize) {
     }
 }
 
+/// Column runs `[a, b)` of a row.
+pub(crate) type Runs = [(usize, usize)];
+
+#[inline(always)]
+fn softmax_runs_impl(x: &[f32], y: &mut [f32], n: usize, runs: &Runs) {
+    for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+        let max = runs
+            .iter()
+            .map(|&(a, b)| row_max(&xr[a..b]))
+            .fold(f32::NEG_INFINITY, f32::max);
+        yr.fill(0.0);
+        let mut sum = 0.0;
+        for &(a, b) in runs {
+            for (o, &v) in yr[a..b].iter_mut().zip(&xr[a..b]) {
+                *o = exp(v - max);
+            }
+            sum += row_sum(&yr[a..b]);
+        }
+        let inv = 1.0 / sum;
+        for &(a, b) in runs {
+            for o in &mut yr[a..b] {
+                *o *= inv;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn softmax_grad_runs_impl(y: &[f32], dy: &mut [f32], n: usize, runs: &Runs) {
+    for (yr, gr) in y.chunks_exact(n).zip(dy.chunks_exact_mut(n)) {
+        let dot: f32 = runs
+            .iter()
+            .map(|&(a, b)| row_dot(&yr[a..b], &gr[a..b]))
+            .sum();
+        for &(a, b) in runs {
+            for (g, &yv) in gr[a..b].iter_mut().zip(&yr[a..b]) {
+                *g = yv * (*g - dot);
+            }
+        }
+    }
+}
+
+simd_entry!(
+    /// Row-wise softmax of rows of length `n` over the columns in `runs` only; the other columns
+    /// of `y` are 0 (masked entries).
+    pub(crate) fn softmax_runs(x: &[f32], y: &mut [f32], n: usize, runs: &Runs) => softmax_runs_impl
+);
+simd_entry!(
+    /// [`softmax_grad_rows`] over the columns in `runs` only (elsewhere `y` is 0 and `dy` is
+    /// left as it is).
+    pub(crate) fn softmax_grad_runs(y: &[f32], dy: &mut [f32], n: usize, runs: &Runs) => softmax_grad_runs_impl
+);
 simd_entry!(
     /// Row-wise softmax of rows of length `n`.
     pub(crate) fn softmax_rows(x: &[f32], y: &mut [f32], n: usize) => softmax_rows_impl
