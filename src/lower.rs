@@ -59,6 +59,19 @@ impl Lowered {
     }
 }
 
+/// Checks a one-agent program given as source text and lowers it onto `device` (for tests).
+#[cfg(test)]
+pub(crate) fn lower_source(src: &str, device: &Device) -> Lowered {
+    let out = crate::check::check_source("test.mx", src, &[]);
+    let agent = out
+        .program
+        .agents
+        .into_iter()
+        .next()
+        .expect("the source checks");
+    lower_agent(&agent, device).expect("the agent lowers")
+}
+
 struct Builder<'d> {
     device: &'d Device,
     shared: BTreeMap<u32, usize>,

@@ -10,7 +10,7 @@ fn args(pairs: &[(&str, f64)]) -> Args {
     )
 }
 
-fn flat(model: &Mlp) -> Vec<f32> {
+fn flat<M: Module>(model: &M) -> Vec<f32> {
     struct All(Vec<f32>);
     impl ModuleVisitor for All {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
@@ -122,11 +122,7 @@ agent a {
 }
 "#;
     let dev = Device::flex().autodiff();
-    let out = crate::check::check_source("t.mx", src, &[]);
-    let agent = out.program.agents.into_iter().next().expect("checks");
-    let model = crate::lower::lower_agent(&agent, &dev)
-        .expect("lowers")
-        .model;
+    let model = crate::lower::lower_source(src, &dev).model;
     assert!(model.nets.len() == 2 && model.num_params() >= PARALLEL_OPTIM_MIN);
     let loss = |m: &AgentModel| {
         let obs = Tensor::<3>::from_data(
@@ -154,17 +150,6 @@ agent a {
         (m2, n2) = split.apply_nets(m2, g2, 0.0);
         assert_eq!(n1, n2, "global norms");
     }
-    let flat = |m: &AgentModel| {
-        struct All(Vec<f32>);
-        impl ModuleVisitor for All {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                self.0.extend(super::super::common::host(p.val()));
-            }
-        }
-        let mut all = All(Vec::new());
-        m.visit(&mut all);
-        all.0
-    };
     assert_eq!(flat(&m1), flat(&m2));
     assert_eq!(one.host.moments, split.host.moments);
 }

@@ -97,9 +97,7 @@ agent a {
 }
 "#;
         let device = Device::flex().autodiff();
-        let out = crate::check::check_source("t.mx", src, &[]);
-        let agent = out.program.agents.into_iter().next().expect("checks");
-        let lowered = crate::lower::lower_agent(&agent, &device).expect("lowers");
+        let lowered = crate::lower::lower_source(src, &device);
         let critic = lowered.head("critic").expect("critic");
         let model = lowered.model.valid();
         let plain = device.clone().inner();
