@@ -184,6 +184,11 @@ pub(crate) fn plain_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) ->
     })
 }
 
+/// The values of a contiguous f32 Flex tensor (as [`contiguous`] and [`plain_flex`] return).
+pub(crate) fn f32s(t: &burn::backend::flex::FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("contiguous f32 tensor")
+}
+
 /// The tensor as a contiguous f32 Flex tensor (shares the buffer when it already is one).
 fn contiguous(t: &burn::backend::flex::FlexTensor) -> burn::backend::flex::FlexTensor {
     if t.as_slice::<f32>().is_some() {

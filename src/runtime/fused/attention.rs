@@ -20,9 +20,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::contiguous;
 use super::math::{Mat, matmul_strided};
 use super::softmax::{softmax_grad_runs, softmax_runs};
+use super::{contiguous, f32s};
 
 /// The fused attention op.
 #[backend_extension(Flex, Autodiff)]
@@ -65,10 +65,6 @@ struct AttentionTape {
     v: FlexTensor,
     /// Probabilities `[B, H, T, L]`.
     p: Vec<f32>,
-}
-
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
 /// Rows `r0 .. r0 + n` of head `hi` of batch row `bi` of a `[B, rows, F]` buffer, as an

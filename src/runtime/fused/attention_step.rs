@@ -9,7 +9,7 @@
 //! weights per head instead of `2·M` row projections. Training keeps the differentiable sequence
 //! path; the two compute the same function (tested in `runtime::attention`).
 
-use super::math::{self, Mat, simd_entry};
+use super::math::{self, Mat, row_dot as dot, simd_entry};
 
 /// Sizes of one step: batch `b`, width `f`, heads `h`, window `c`, memory rows `m` (0 without
 /// segment memory).
@@ -168,11 +168,7 @@ fn heads_impl(
             &[][..]
         };
         for hi in 0..h {
-            let slope = if x.alibi {
-                2f32.powf(-8.0 * (hi + 1) as f32 / h as f32)
-            } else {
-                0.0
-            };
+            let slope = if x.alibi { alibi_slope(hi, h) } else { 0.0 };
             let hs = hi * dh;
             let qh = &q[bi * f + hs..bi * f + hs + dh];
             let mut max = f32::NEG_INFINITY;
@@ -245,23 +241,9 @@ fn heads_impl(
     }
 }
 
-/// Dot product with eight independent partial sums (so that it vectorises).
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let split = n / 8 * 8;
-    let mut acc = [0.0f32; 8];
-    for (ca, cb) in a[..split].chunks_exact(8).zip(b[..split].chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] += ca[l] * cb[l];
-        }
-    }
-    let tail: f32 = a[split..n]
-        .iter()
-        .zip(&b[split..n])
-        .map(|(x, y)| x * y)
-        .sum();
-    acc.iter().sum::<f32>() + tail
+/// ALiBi's distance penalty per step for head `hi` of `heads`: `2^(−8 (hi + 1) / heads)`.
+pub(crate) fn alibi_slope(hi: usize, heads: usize) -> f32 {
+    2f32.powf(-8.0 * (hi + 1) as f32 / heads as f32)
 }
 
 /// Each batch row of `buf` (`rows` rows of `width`) without its oldest row, with `new`'s row

@@ -19,7 +19,7 @@ use burn::tensor::{Tensor, TensorData, activation};
 
 use super::gelu::{gelu_grad_slice, gelu_slice};
 use super::math::{Mat, add_column_sums, matmul, sigmoid, tanh};
-use super::{contiguous, map_grad};
+use super::{contiguous, f32s, map_grad};
 
 /// The activation fused after the affine map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,10 +121,6 @@ struct DenseTape {
     w: FlexTensor,
     /// The output, or the pre-activation when the activation needs it.
     saved: FlexTensor,
-}
-
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
 /// `(rows, inputs, outputs)` of a call.

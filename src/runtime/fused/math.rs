@@ -1,6 +1,7 @@
-//! Scalar building blocks shared by the fused kernels: branch-free activations that the compiler
-//! can vectorise, thin wrappers over the `gemm` crate for row-major matrices, and a helper macro
-//! that compiles a kernel a second time with AVX2 + FMA enabled and picks it at run time.
+//! Scalar building blocks shared by the fused kernels: branch-free activations and lane-split
+//! reductions (max, sum, dot) that the compiler can vectorise, thin wrappers over the `gemm`
+//! crate for row-major matrices, and a helper macro that compiles a kernel a second time with
+//! AVX2 + FMA enabled and picks it at run time.
 
 /// Defines `$name` as a safe entry point that runs `$imp` compiled with AVX2 + FMA when the CPU
 /// has them (checked at run time), and the portable build of `$imp` otherwise. `$imp` should be
@@ -29,6 +30,60 @@ macro_rules! simd_entry {
     };
 }
 pub(crate) use simd_entry;
+
+/// Lanes of the partial reductions (lets the compiler keep them in vector registers: float
+/// reductions are not reassociated otherwise).
+const LANES: usize = 8;
+
+/// The largest element (−∞ for an empty slice).
+#[inline(always)]
+pub(crate) fn row_max(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = if v > *a { v } else { *a };
+        }
+    }
+    let mut m = acc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &v in tail {
+        m = m.max(v);
+    }
+    m
+}
+
+/// Dot product of two equally long slices.
+#[inline(always)]
+pub(crate) fn row_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ta.iter().zip(tb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Sum of the elements.
+#[inline(always)]
+pub(crate) fn row_sum(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
+}
 
 /// `exp(x)` for f32, branch-free (Cephes-style range reduction + degree-6 polynomial, ~2 ulp).
 /// Inputs are clamped to the finite range of `exp` on f32.

@@ -18,8 +18,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::contiguous;
 use super::math::{add_column_sums, simd_entry};
+use super::{contiguous, f32s};
 
 /// The fused normalisation op.
 #[backend_extension(Flex, Autodiff)]
@@ -45,10 +45,6 @@ struct NormTape {
     rstd: Vec<f32>,
     gamma: FlexTensor,
     shape: burn::tensor::Shape,
-}
-
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
 /// Sum of `f(v)` over `xs` with eight independent accumulators (so that it vectorises).

@@ -14,59 +14,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{DType, Tensor};
 
-use super::math::{exp, simd_entry};
+use super::math::{exp, row_dot, row_max, row_sum, simd_entry};
 use super::{map_grad, map_values};
-
-/// Lanes of the partial reductions (lets the compiler keep them in vector registers: float
-/// reductions are not reassociated otherwise).
-const LANES: usize = 8;
-
-#[inline(always)]
-fn row_max(x: &[f32]) -> f32 {
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = if v > *a { v } else { *a };
-        }
-    }
-    let mut m = acc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for &v in tail {
-        m = m.max(v);
-    }
-    m
-}
-
-#[inline(always)]
-fn row_dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ta, tb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ta.iter().zip(tb) {
-        s += x * y;
-    }
-    s
-}
-
-#[inline(always)]
-fn row_sum(x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] += c[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
-}
 
 #[inline(always)]
 fn softmax_rows_impl(x: &[f32], y: &mut [f32], n: usize) {
