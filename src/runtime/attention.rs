@@ -17,7 +17,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::carry::Carry;
-use super::fused::{plain_flex, plain_tensor};
+use super::fused::{f32s, plain_flex, plain_tensor};
 use burn::backend::flex::FlexTensor;
 
 const NEG: f32 = -1.0e9;
@@ -136,7 +136,7 @@ impl Attention {
         let slopes: Vec<f32> = (0..h)
             .map(|hi| {
                 if self.pos == "alibi" {
-                    2f32.powf(-8.0 * (hi + 1) as f32 / h as f32)
+                    super::fused::attention_step::alibi_slope(hi, h)
                 } else {
                     0.0
                 }
@@ -230,14 +230,15 @@ impl Attention {
     }
 
     /// One step on the host (see `fused::attention_step`): the output `[1, B, F]`, the new
-    /// attention carry and the output rows (for segment memory). Tensors are read in place.
+    /// attention carry and, with segment memory, the new memory carry (this step's output and
+    /// start shifted in). Tensors are read in place.
     fn host_step(
         &self,
         x: Tensor<3>,
         start: &Tensor<2>,
         carry: Carry,
         memory: Option<&HostMemory>,
-    ) -> (Tensor<3>, Carry, Vec<f32>) {
+    ) -> (Tensor<3>, Carry, Option<Carry>) {
         use super::fused::attention_step::{Proj, StepDims, StepInputs, attention_step, shift_in};
         let [_, b, f] = x.dims();
         let c = self.ctx;
@@ -302,19 +303,23 @@ impl Attention {
             plain_tensor(shift_in(v_cache, b, c, f, &out.v), [b, c * f]),
             plain_tensor(shift_in(cache_start, b, c, 1, new_start), [b, c]),
         ]);
-        let y = plain_tensor(out.y.clone(), [1, b, f]);
-        (y, carry, out.y)
+        let memory = memory.map(|mem| {
+            let rows = c + mem.len;
+            Carry::Leaf(vec![
+                plain_tensor(shift_in(f32s(&mem.rows), b, rows, f, &out.y), [b, rows * f]),
+                plain_tensor(
+                    shift_in(f32s(&mem.starts), b, rows, 1, new_start),
+                    [b, rows],
+                ),
+            ])
+        });
+        (plain_tensor(out.y, [1, b, f]), carry, memory)
     }
 }
 
 /// The Flex tensor behind a tensor that [`Attention::steps_on_host`] accepted.
 fn flex<const D: usize>(t: Tensor<D>) -> FlexTensor {
     plain_flex(t).expect("plain Flex f32 tensor")
-}
-
-/// Its values (contiguous by construction).
-fn f32s(t: &FlexTensor) -> &[f32] {
-    t.as_slice::<f32>().expect("contiguous f32")
 }
 
 fn x_device(t: &Tensor<3>) -> Device {
@@ -383,25 +388,14 @@ impl SegmentRecurrence {
         let rows_n = c + m;
         let mem_leaf = carry.child(0);
         if self.inner.steps_on_host(&x) {
-            use super::fused::attention_step::shift_in;
             let leaves = mem_leaf.leaves();
             let mem = HostMemory {
                 rows: flex(leaves[0].clone()),
                 starts: flex(leaves[1].clone()),
                 len: m,
             };
-            let new_start = flex(start.clone());
-            let (y, inner, y_host) = self.inner.host_step(x, start, carry.child(1), Some(&mem));
-            let mem = Carry::Leaf(vec![
-                plain_tensor(
-                    shift_in(f32s(&mem.rows), b, rows_n, f, &y_host),
-                    [b, rows_n * f],
-                ),
-                plain_tensor(
-                    shift_in(f32s(&mem.starts), b, rows_n, 1, f32s(&new_start)),
-                    [b, rows_n],
-                ),
-            ]);
+            let (y, inner, mem) = self.inner.host_step(x, start, carry.child(1), Some(&mem));
+            let mem = mem.expect("memory carry of a step with memory");
             return (y, Carry::Tuple(vec![mem, inner]));
         }
         let mut rows = mem_leaf.leaves()[0].clone().reshape([b, rows_n, f]);
