@@ -19,10 +19,14 @@ pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .expect("f32 tensor data")
 }
 
+/// Bool flags as 1.0 / 0.0.
+pub fn flag_values(flags: &[bool]) -> Vec<f32> {
+    flags.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect()
+}
+
 /// `[B]` bool flags → `[1, B]` float tensor.
 pub fn flags(flags: &[bool], device: &Device) -> Tensor<2> {
-    let v: Vec<f32> = flags.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
-    tensor(v, [1, flags.len()], device)
+    tensor(flag_values(flags), [1, flags.len()], device)
 }
 
 /// Sample from a categorical given logits; returns (action, log-probability).

@@ -266,10 +266,7 @@ impl HostAdam {
         let parts: Vec<(Net, HostAdam, HashMap<ParamId, Vec<f32>>)> = nets
             .into_iter()
             .map(|net| {
-                let mut adam = HostAdam {
-                    moments: HashMap::new(),
-                    ..self.clone_settings()
-                };
+                let mut adam = self.clone_settings();
                 let mut g = HashMap::new();
                 for (id, _) in param_ids(&net) {
                     if let Some(x) = host.remove(&id) {

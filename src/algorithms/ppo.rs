@@ -20,8 +20,8 @@ use crate::runtime::carry::Carry;
 use crate::runtime::net::AgentModel;
 
 use super::common::{
-    EpisodeStats, Optim, Rng64, flags, gather_cols, host, normal, permutation, sample_categorical,
-    tensor,
+    EpisodeStats, Optim, Rng64, flag_values, flags, gather_cols, host, normal, permutation,
+    sample_categorical, tensor,
 };
 use super::intrinsic::Intrinsic;
 
@@ -107,7 +107,7 @@ impl Jobs {
         let steps = r.starts.len() / n - self.sent;
         let job = critic::Job {
             obs: r.obs[self.sent * n * f..].to_vec(),
-            starts: bools(&r.starts[self.sent * n..]),
+            starts: flag_values(&r.starts[self.sent * n..]),
             steps,
             probe,
         };
@@ -115,11 +115,6 @@ impl Jobs {
         // the critic thread only stops after this sender is dropped
         self.tx.send(job).expect("critic thread alive");
     }
-}
-
-/// Flags as 0.0 / 1.0.
-fn bools(flags: &[bool]) -> Vec<f32> {
-    flags.iter().map(|&b| f32::from(u8::from(b))).collect()
 }
 
 /// Everything of a [`Ppo`] beyond model and optimizer that the rest of a run depends on.
@@ -251,7 +246,7 @@ impl Ppo {
                 truncations: Vec::new(),
             };
             let r = self.collect(model, Some(&mut jobs));
-            let (obs, start) = (self.batch.obs.clone(), bools(&self.batch.start));
+            let (obs, start) = (self.batch.obs.clone(), flag_values(&self.batch.start));
             jobs.send(&r, n, f, Some((obs, start)));
             drop(jobs.tx);
             (r, jobs.truncations, worker.join().expect("critic thread"))
@@ -441,11 +436,7 @@ impl Algorithm for Ppo {
         };
         let mb = lb / self.cfg.minibatches.max(1);
         let aw = self.action_width();
-        let starts: Vec<f32> = r
-            .starts
-            .iter()
-            .map(|&s| if s { 1.0 } else { 0.0 })
-            .collect();
+        let starts = flag_values(&r.starts);
         let rollout_s = t_rollout.elapsed().as_secs_f32();
         let t_update = std::time::Instant::now();
         let mut model = model;

@@ -79,7 +79,7 @@ pub(super) fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::algorithms::common::flags;
+    use crate::algorithms::common::{flag_values, flags};
     use burn::module::Module;
 
     /// A separate GRU critic: chunks with resets and probes give the values of stepping.
@@ -129,7 +129,7 @@ agent a {
 
         // chunks of 4, 0 (probe only), 7 then the probe
         let (tx, rx) = std::sync::mpsc::channel();
-        let fl: Vec<f32> = starts.iter().map(|&s| f32::from(u8::from(s))).collect();
+        let fl = flag_values(&starts);
         for (from, to, probe) in [(0, 4, false), (4, 4, true), (4, steps, true)] {
             tx.send(Job {
                 obs: obs[from * b * f..to * b * f].to_vec(),
