@@ -27,6 +27,7 @@ mod math;
 pub mod norm;
 mod reference;
 pub mod scan;
+mod skinny;
 pub mod softmax;
 
 use burn::backend::Dispatch;

@@ -18,7 +18,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::{Tensor, TensorData, activation};
 
 use super::gelu::{gelu_grad_slice, gelu_slice};
-use super::math::{Mat, add_column_sums, matmul, sigmoid, tanh};
+use super::math::{Mat, add_column_sums, product, sigmoid, tanh};
 use super::{contiguous, f32s, map_grad};
 
 /// The activation fused after the affine map.
@@ -139,13 +139,7 @@ fn forward(
 ) -> (Option<DenseTape>, FlexTensor) {
     let (x, w, b) = (contiguous(x), contiguous(w), contiguous(b));
     let (n, i, o) = sizes(&x, &w);
-    let mut z = vec![0.0f32; n * o];
-    matmul(
-        &mut z,
-        Mat::rows(f32s(&x), n, i),
-        Mat::rows(f32s(&w), i, o),
-        false,
-    );
+    let mut z = product(Mat::rows(f32s(&x), n, i), Mat::rows(f32s(&w), i, o));
     let bias = f32s(&b);
     for row in z.chunks_exact_mut(o) {
         for (v, &c) in row.iter_mut().zip(bias) {
@@ -189,24 +183,12 @@ impl Backward<Flex, 3> for DenseBackward {
         let (n, i, o) = sizes(&tape.x, &tape.w);
         let dzs = f32s(&dz);
         if let Some(node) = x_node {
-            let mut dx = vec![0.0f32; n * i];
-            matmul(
-                &mut dx,
-                Mat::rows(dzs, n, o),
-                Mat::transposed(f32s(&tape.w), i, o),
-                false,
-            );
+            let dx = product(Mat::rows(dzs, n, o), Mat::transposed(f32s(&tape.w), i, o));
             let dx = FlexTensor::from_data(TensorData::new(dx, tape.x.shape()));
             grads.register::<Flex>(node.id, dx);
         }
         if let Some(node) = w_node {
-            let mut dw = vec![0.0f32; i * o];
-            matmul(
-                &mut dw,
-                Mat::transposed(f32s(&tape.x), n, i),
-                Mat::rows(dzs, n, o),
-                false,
-            );
+            let dw = product(Mat::transposed(f32s(&tape.x), n, i), Mat::rows(dzs, n, o));
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dw, [i, o])));
         }
         if let Some(node) = b_node {

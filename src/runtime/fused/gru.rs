@@ -223,6 +223,8 @@ fn backward_impl(
     let (h2, h3) = (2 * h, 3 * h);
     // ∂L/∂h flowing into step t from step t + 1 (already through its reset).
     let mut carry = vec![0.0f32; b * h];
+    // `W_hᵀ` laid out row-major, so that each step's product reads it row by row.
+    let wht = math::transpose(wh, h, h3);
     for t in (0..d.t).rev() {
         let dh_step = &dhs[t * b * h..(t + 1) * b * h];
         for row in 0..b {
@@ -256,7 +258,7 @@ fn backward_impl(
         math::matmul(
             &mut carry,
             Mat::rows(dgh_step, b, h3),
-            Mat::transposed(wh, h, h3),
+            Mat::rows(&wht, h3, h),
             true,
         );
         for row in 0..b {

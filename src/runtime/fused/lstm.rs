@@ -254,6 +254,8 @@ fn backward_impl(
     // ∂L/∂h and ∂L/∂c flowing into step t from step t + 1 (already through its reset).
     let mut carry_h = vec![0.0f32; sz];
     let mut carry_c = vec![0.0f32; sz];
+    // `W_hᵀ` laid out row-major, so that each step's product reads it row by row.
+    let wht = math::transpose(wh, h, h4);
     for t in (0..d.t).rev() {
         for row in 0..b {
             let at = (t * b + row) * h4;
@@ -282,7 +284,7 @@ fn backward_impl(
         math::matmul(
             &mut carry_h,
             Mat::rows(dg_step, b, h4),
-            Mat::transposed(wh, h, h4),
+            Mat::rows(&wht, h4, h),
             false,
         );
         for row in 0..b {

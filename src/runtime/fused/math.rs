@@ -214,8 +214,7 @@ pub(crate) fn matmul_strided(
     accumulate: bool,
     scale: f32,
 ) {
-    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
-    let (m, n, k) = (a.rows, b.cols, a.cols);
+    let (m, n) = (a.rows, b.cols);
     if m == 0 || n == 0 {
         return;
     }
@@ -223,25 +222,84 @@ pub(crate) fn matmul_strided(
         dst_rs >= n as isize && dst.len() >= (m - 1) * dst_rs as usize + n,
         "matmul: destination too small"
     );
+    // SAFETY: `dst` covers the m × n view (asserted), is initialised and exclusively borrowed.
+    unsafe { matmul_raw(dst.as_mut_ptr(), dst_rs as usize, a, b, accumulate, scale) }
+}
+
+/// `a · b` as a new row-major `a.rows × b.cols` buffer, written once by the product (no zero
+/// fill first); single-threaded.
+pub(crate) fn product(a: Mat<'_>, b: Mat<'_>) -> Vec<f32> {
+    let (m, n) = (a.rows, b.cols);
+    let mut out = Vec::with_capacity(m * n);
+    // SAFETY: the buffer holds m·n elements; without `accumulate` `matmul_raw` writes every one
+    // of them and reads none, so all are initialised when the length is set.
+    unsafe {
+        matmul_raw(out.as_mut_ptr(), n.max(1), a, b, false, 1.0);
+        out.set_len(m * n);
+    }
+    out
+}
+
+/// The product behind [`matmul_strided`] and [`product`].
+///
+/// # Safety
+/// `dst` must be valid for writes (and, with `accumulate`, reads of initialised values) at
+/// `i·dst_rs + j` for `i < a.rows`, `j < b.cols`, and must not overlap `a` or `b`. Without
+/// `accumulate` every element of that view is written and none is read.
+unsafe fn matmul_raw(
+    dst: *mut f32,
+    dst_rs: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accumulate: bool,
+    scale: f32,
+) {
+    assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
     if k == 0 {
         if !accumulate {
             for i in 0..m {
-                let at = i * dst_rs as usize;
-                dst[at..at + n].fill(0.0);
+                // SAFETY: row `i` of the destination view (caller's contract).
+                unsafe { std::ptr::write_bytes(dst.add(i * dst_rs), 0, n) };
             }
         }
         return;
     }
-    // SAFETY: the assert above and Mat's constructors keep every index the strides describe
-    // inside the three slices; `dst` is exclusively borrowed and does not alias `a` or `b`.
+    if super::skinny::suits(m, k, n)
+        && a.cs == 1
+        && b.cs == 1
+        && a.rs >= k as isize
+        && b.rs >= n as isize
+        && scale == 1.0
+        // SAFETY: the destination contract is this function's own.
+        && unsafe {
+            super::skinny::few_rows(
+                dst,
+                dst_rs,
+                a.data,
+                a.rs as usize,
+                b.data,
+                b.rs as usize,
+                (m, k, n),
+                accumulate,
+            )
+        }
+    {
+        return;
+    }
+    // SAFETY: Mat's constructors keep every index the strides describe inside `a` and `b`; the
+    // caller vouches for `dst`. `gemm` reads `dst` only when `read_dst` (= `accumulate`).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
-            dst_rs,
+            dst_rs as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs,
@@ -265,6 +323,18 @@ pub(crate) fn matmul_strided(
 pub(crate) fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
     let n = b.cols;
     matmul_strided(dst, n.max(1) as isize, a, b, accumulate, 1.0);
+}
+
+/// The transpose of the row-major `rows × cols` matrix `x`, row-major (`cols × rows`).
+pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    assert_eq!(x.len(), rows * cols, "transpose: buffer is not rows × cols");
+    let mut out = vec![0.0f32; rows * cols];
+    for (i, row) in x.chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            out[j * rows + i] = v;
+        }
+    }
+    out
 }
 
 /// Adds the column sums of the row-major matrix `src` (rows of `acc.len()`) to `acc`.
