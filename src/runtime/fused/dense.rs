@@ -17,8 +17,8 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData, activation};
 
-use super::gelu::{gelu_grad_slice, gelu_slice};
-use super::math::{Mat, add_column_sums, product, sigmoid, tanh};
+use super::gelu::{gelu_extend, gelu_grad_slice};
+use super::math::{Mat, add_column_sums, add_to_rows, product, sigmoid, tanh};
 use super::{contiguous, f32s, map_grad};
 
 /// The activation fused after the affine map.
@@ -72,8 +72,8 @@ impl DenseAct {
                 return (y, Some(z));
             }
             DenseAct::Gelu => {
-                let mut y = vec![0.0f32; z.len()];
-                gelu_slice(&z, &mut y);
+                let mut y = Vec::with_capacity(z.len());
+                gelu_extend(&z, &mut y);
                 return (y, Some(z));
             }
         }
@@ -140,12 +140,7 @@ fn forward(
     let (x, w, b) = (contiguous(x), contiguous(w), contiguous(b));
     let (n, i, o) = sizes(&x, &w);
     let mut z = product(Mat::rows(f32s(&x), n, i), Mat::rows(f32s(&w), i, o));
-    let bias = f32s(&b);
-    for row in z.chunks_exact_mut(o) {
-        for (v, &c) in row.iter_mut().zip(bias) {
-            *v += c;
-        }
-    }
+    add_to_rows(&mut z, f32s(&b));
     let mut shape = x.shape();
     let last = shape.num_dims() - 1;
     shape[last] = o;

@@ -57,6 +57,23 @@ simd_entry!(
     /// `y = gelu(x)` elementwise.
     pub(crate) fn gelu_slice(x: &[f32], y: &mut [f32]) => gelu_slice_impl
 );
+#[inline(always)]
+fn gelu_extend_impl(x: &[f32], y: &mut Vec<f32>) {
+    y.reserve(x.len());
+    let start = y.len();
+    // A plain loop over the spare capacity, so that it is compiled inside the AVX2 variant
+    // (`Vec::extend` is an out-of-line generic).
+    for (o, &v) in y.spare_capacity_mut()[..x.len()].iter_mut().zip(x) {
+        o.write(gelu_scalar(v));
+    }
+    // SAFETY: the loop initialised the `x.len()` elements after `start`.
+    unsafe { y.set_len(start + x.len()) };
+}
+
+simd_entry!(
+    /// Appends `gelu(x)` elementwise to `y` (no zero fill of a buffer that is overwritten).
+    pub(crate) fn gelu_extend(x: &[f32], y: &mut Vec<f32>) => gelu_extend_impl
+);
 simd_entry!(
     /// `dy *= gelu'(x)` elementwise.
     pub(crate) fn gelu_grad_slice(x: &[f32], dy: &mut [f32]) => gelu_grad_slice_impl

@@ -337,15 +337,32 @@ pub(crate) fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// Adds the column sums of the row-major matrix `src` (rows of `acc.len()`) to `acc`.
 #[inline(always)]
-pub(crate) fn add_column_sums(acc: &mut [f32], src: &[f32]) {
+fn add_column_sums_impl(acc: &mut [f32], src: &[f32]) {
     for row in src.chunks_exact(acc.len()) {
         for (a, s) in acc.iter_mut().zip(row) {
             *a += *s;
         }
     }
 }
+
+#[inline(always)]
+fn add_to_rows_impl(m: &mut [f32], v: &[f32]) {
+    for row in m.chunks_exact_mut(v.len()) {
+        for (x, c) in row.iter_mut().zip(v) {
+            *x += *c;
+        }
+    }
+}
+
+simd_entry!(
+    /// Adds the column sums of the row-major matrix `src` (rows of `acc.len()`) to `acc`.
+    pub(crate) fn add_column_sums(acc: &mut [f32], src: &[f32]) => add_column_sums_impl
+);
+simd_entry!(
+    /// Adds `v` to every row of the row-major matrix `m` (rows of `v.len()`): a bias.
+    pub(crate) fn add_to_rows(m: &mut [f32], v: &[f32]) => add_to_rows_impl
+);
 
 #[cfg(test)]
 mod tests {
