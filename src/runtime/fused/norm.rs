@@ -18,7 +18,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::math::{add_column_sums, simd_entry};
+use super::math::{add_column_sums, row_dot, row_sum, simd_entry};
 use super::{contiguous, f32s};
 
 /// The fused normalisation op.
@@ -161,6 +161,65 @@ impl FusedNormBackend for Flex {
     }
 }
 
+#[inline(always)]
+fn add_column_products_impl(acc: &mut [f32], a: &[f32], b: &[f32]) {
+    let f = acc.len();
+    for (a, b) in a.chunks_exact(f).zip(b.chunks_exact(f)) {
+        for k in 0..f {
+            acc[k] += a[k] * b[k];
+        }
+    }
+}
+
+#[inline(always)]
+fn input_grad_impl(
+    dy: &[f32],
+    xhat: &[f32],
+    gamma: &[f32],
+    rstd: &[f32],
+    centered: bool,
+    dx: &mut [f32],
+) {
+    let f = gamma.len();
+    let rows = dy
+        .chunks_exact(f)
+        .zip(xhat.chunks_exact(f))
+        .zip(dx.chunks_exact_mut(f));
+    for (r, ((d, h), out)) in rows.enumerate() {
+        // `out` holds g = dy ⊙ γ first; the two means are lane-split reductions over it.
+        for k in 0..f {
+            out[k] = d[k] * gamma[k];
+        }
+        let mean_g = if centered {
+            row_sum(out) / f as f32
+        } else {
+            0.0
+        };
+        let mean_gh = row_dot(out, h) / f as f32;
+        let rs = rstd[r];
+        for k in 0..f {
+            out[k] = rs * (out[k] - mean_g - h[k] * mean_gh);
+        }
+    }
+}
+
+simd_entry!(
+    /// `acc += Σ_rows a ⊙ b` for row-major `a`, `b` with rows of `acc.len()`: `dγ`.
+    fn add_column_products(acc: &mut [f32], a: &[f32], b: &[f32]) => add_column_products_impl
+);
+simd_entry!(
+    /// `dx = (1/σ)·(g − mean(g) − x̂ ⊙ mean(g ⊙ x̂))` per row, `g = dy ⊙ γ` (no `mean(g)` term
+    /// unless `centered`).
+    fn input_grad(
+        dy: &[f32],
+        xhat: &[f32],
+        gamma: &[f32],
+        rstd: &[f32],
+        centered: bool,
+        dx: &mut [f32],
+    ) => input_grad_impl
+);
+
 #[derive(Debug)]
 struct NormBackward;
 
@@ -175,11 +234,7 @@ impl Backward<Flex, 3> for NormBackward {
         let f = gs.len();
         if let Some(node) = g_node {
             let mut dg = vec![0.0f32; f];
-            for (d, h) in dys.chunks_exact(f).zip(tape.xhat.chunks_exact(f)) {
-                for k in 0..f {
-                    dg[k] += d[k] * h[k];
-                }
-            }
+            add_column_products(&mut dg, dys, &tape.xhat);
             grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(dg, [f])));
         }
         if let Some(node) = b_node {
@@ -189,24 +244,7 @@ impl Backward<Flex, 3> for NormBackward {
         }
         if let Some(node) = x_node {
             let mut dx = vec![0.0f32; dys.len()];
-            let rows = dys
-                .chunks_exact(f)
-                .zip(tape.xhat.chunks_exact(f))
-                .zip(dx.chunks_exact_mut(f));
-            for (r, ((d, h), out)) in rows.enumerate() {
-                let (mut sum_g, mut sum_gh) = (0.0f32, 0.0f32);
-                for k in 0..f {
-                    let g = d[k] * gs[k];
-                    sum_g += g;
-                    sum_gh += g * h[k];
-                }
-                let mean_g = if tape.centered { sum_g / f as f32 } else { 0.0 };
-                let mean_gh = sum_gh / f as f32;
-                let rs = tape.rstd[r];
-                for k in 0..f {
-                    out[k] = rs * (d[k] * gs[k] - mean_g - h[k] * mean_gh);
-                }
-            }
+            input_grad(dys, &tape.xhat, gs, &tape.rstd, tape.centered, &mut dx);
             let dx = FlexTensor::from_data(TensorData::new(dx, tape.shape.clone()));
             grads.register::<Flex>(node.id, dx);
         }
