@@ -13,6 +13,7 @@ use burn::prelude::*;
 use crate::check::ir::{self, ActionSpace};
 use crate::envs::{Actions, StepBatch, VecEnv};
 use crate::lower;
+use crate::runtime::fused::chain::DenseChain;
 use crate::runtime::net::AgentModel;
 
 pub use super::buffers::transition::Replay;
@@ -116,6 +117,9 @@ pub struct Dqn {
     actions: usize,
     last_target_update: u64,
     grad_steps_per_iter: u64,
+    /// Whether a Q network that is a dense chain runs as one on the host (false only in the test
+    /// that compares it with the autodiff path).
+    host_chain: bool,
 }
 
 impl Dqn {
@@ -160,21 +164,44 @@ impl Dqn {
             actions,
             last_target_update: 0,
             grad_steps_per_iter,
+            host_chain: true,
             cfg,
         })
     }
 
-    fn q_values(&self, model: &AgentModel, obs: &[f32], rows: usize) -> Vec<f32> {
+    /// The Q network of `model` as a host dense chain, where it is one (see
+    /// [`AgentModel::dense_layers`]).
+    fn chain_of(&self, model: &AgentModel) -> Option<DenseChain> {
+        if !self.host_chain {
+            return None;
+        }
+        let layers = model.dense_layers(self.q.0, self.q.1)?;
+        DenseChain::new(&layers).filter(|c| c.inputs() == self.obs_dim)
+    }
+
+    /// What evaluates `model`'s Q-values: its host chain, or else a copy off the autodiff device.
+    fn evaluator(&self, model: &AgentModel) -> QNet {
+        match self.chain_of(model) {
+            Some(c) => QNet::Chain(c),
+            None => QNet::Model(model.valid()),
+        }
+    }
+
+    fn q_values(&self, net: &QNet, obs: &[f32], rows: usize) -> Vec<f32> {
+        let model = match net {
+            QNet::Chain(c) => return c.forward(obs.to_vec(), rows),
+            QNet::Model(m) => m,
+        };
         let x = tensor(obs.to_vec(), [1, rows, self.obs_dim], &self.plain);
         let start = tensor(vec![0.0; rows], [1, rows], &self.plain);
         let carry = model.init_carry(self.q.0, rows, &self.plain);
         host(model.forward(self.q.0, x, &start, carry).heads[self.q.1].clone())
     }
 
-    fn act_and_store(&mut self, model: &AgentModel) {
+    fn act_and_store(&mut self, net: &QNet) {
         let n = self.cfg.num_envs;
         let eps = self.cfg.epsilon(self.env_steps, self.total_steps);
-        let q = self.q_values(model, &self.batch.obs, n);
+        let q = self.q_values(net, &self.batch.obs, n);
         let acts: Vec<u32> = (0..n)
             .map(|i| {
                 if self.rng.random::<f32>() < eps {
@@ -218,9 +245,10 @@ impl Dqn {
             obs.extend_from_slice(&self.replay.obs[i * d..(i + 1) * d]);
             next.extend_from_slice(&self.replay.next_obs[i * d..(i + 1) * d]);
         }
-        let tq = self.q_values(&self.target, &next, bs);
+        let tq = self.q_values(&self.evaluator(&self.target), &next, bs);
         let online_next = if self.cfg.double {
-            Some(self.q_values(&self.model.as_ref().expect("model").valid(), &next, bs))
+            let online = self.evaluator(self.model.as_ref().expect("model"));
+            Some(self.q_values(&online, &next, bs))
         } else {
             None
         };
@@ -238,6 +266,11 @@ impl Dqn {
             })
             .collect();
         let model = self.model.take().expect("model");
+        if self.optim.takes_host_grads(&model)
+            && let Some(chain) = self.chain_of(&model)
+        {
+            return self.host_train_step(model, chain, obs, &idx, &targets, progress);
+        }
         let dev = &self.device;
         let x = tensor(obs, [1, bs, d], dev);
         let start = tensor(vec![0.0; bs], [1, bs], dev);
@@ -271,6 +304,54 @@ impl Dqn {
         self.model = Some(model);
         Ok((loss_v, q_mean))
     }
+
+    /// [`Dqn::train_step`] with the Q network as a host dense chain: the same loss
+    /// `½·mean((Q(s, a) − y)²)`, its gradient back-propagated on the host and the host optimizer.
+    fn host_train_step(
+        &mut self,
+        model: AgentModel,
+        chain: DenseChain,
+        obs: Vec<f32>,
+        idx: &[usize],
+        targets: &[f32],
+        progress: f64,
+    ) -> Result<(f32, f32), AlgoError> {
+        let (bs, na) = (idx.len(), self.actions);
+        let (q, tape) = chain.train_forward(obs, bs);
+        let mut dq = vec![0.0f32; bs * na];
+        let (mut loss, mut q_sum) = (0.0f32, 0.0f32);
+        for (k, &i) in idx.iter().enumerate() {
+            let at = k * na + self.replay.actions[i] as usize;
+            let diff = q[at] - targets[k];
+            loss += diff * diff;
+            q_sum += q[at];
+            dq[at] = diff / bs as f32;
+        }
+        let loss_v = 0.5 * loss / bs as f32;
+        if !loss_v.is_finite() {
+            self.model = Some(model);
+            return Err(AlgoError::NonFinite(
+                "td_loss".into(),
+                loss_v,
+                self.env_steps,
+            ));
+        }
+        let grads = chain.backward(tape, dq);
+        // The chain shares the parameter buffers: release them so that the optimizer updates
+        // them in place.
+        drop(chain);
+        let (model, _norm) = self.optim.apply_host(model, grads, progress);
+        self.model = Some(model);
+        Ok((loss_v, q_sum / bs as f32))
+    }
+}
+
+/// What computes Q-values for acting and targets.
+enum QNet {
+    /// The network as a host dense chain.
+    Chain(DenseChain),
+    /// A model on the inference device.
+    Model(AgentModel),
 }
 
 /// When `every` env steps have passed since `*last`, move the (inference-device) `target` toward
@@ -336,11 +417,11 @@ impl Algorithm for Dqn {
         let vec_steps =
             super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs);
         for _ in 0..self.grad_steps_per_iter {
-            let valid = self.model.as_ref().expect("model").valid();
+            let actor = self.evaluator(self.model.as_ref().expect("model"));
             for _ in 0..vec_steps {
-                self.act_and_store(&valid);
+                self.act_and_store(&actor);
             }
-            drop(valid);
+            drop(actor);
             if let Some(e) = self.env.failure() {
                 return Err(AlgoError::Env(e));
             }
@@ -452,6 +533,78 @@ mod tests {
             ("exploration_fraction".into(), ir::Value::Float(0.5)),
             ("learning_starts".into(), ir::Value::Int(1000)),
         ]))
+    }
+
+    #[test]
+    fn host_chain_steps_equal_autodiff_steps() {
+        let src = r#"
+agent a {
+  env = "gymnax::CartPole-v1"
+  algorithm = dqn(num_envs = 5, buffer_size = 500, batch_size = 16, learning_starts = 0, double = true)
+  encoder = mlp(32, 16)
+  q = q()
+  optimizer = adam(lr = 1e-2, eps = 0.1, clip_norm = 100.0)
+  train { steps = 1000, seed = 3 }
+}
+"#;
+        // A large `eps` keeps Adam from normalising away the gradients' scale, so the comparison
+        // sees it; the clip norm is too large to act but its norm is computed.
+        let out = crate::check::check_source("a.mx", src, &[]);
+        assert!(
+            out.diagnostics.diags.is_empty(),
+            "{:?}",
+            out.diagnostics.diags
+        );
+        let agent = out.program.agents.into_iter().next().expect("checks");
+        let dev = Device::flex().autodiff();
+        let mut host = Dqn::new(&agent, &dev).expect("dqn");
+        let mut ops = Dqn::new(&agent, &dev).expect("dqn");
+        ops.host_chain = false;
+        let params = |d: &Dqn| d.model.as_ref().expect("model").valid();
+        assert!(host.chain_of(host.model.as_ref().expect("model")).is_some());
+        // The same initial parameters (initialisation draws from a process-wide generator).
+        ops.model = host.model.clone();
+        ops.target = host.target.clone();
+        for step in 0..6 {
+            for d in [&mut host, &mut ops] {
+                for _ in 0..5 {
+                    let net = d.evaluator(d.model.as_ref().expect("model"));
+                    d.act_and_store(&net);
+                }
+            }
+            let (lh, qh) = host.train_step(0.0).expect("host step");
+            let (lo, qo) = ops.train_step(0.0).expect("autodiff step");
+            assert!(
+                (lh - lo).abs() < 1e-4 * (1.0 + lo.abs()),
+                "step {step}: loss {lh} vs {lo}"
+            );
+            assert!(
+                (qh - qo).abs() < 1e-4 * (1.0 + qo.abs()),
+                "step {step}: q {qh} vs {qo}"
+            );
+            let (a, b) = (flat(&params(&host)), flat(&params(&ops)));
+            let worst = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max);
+            // Both paths run the same kernels: equal up to the loss's summation order.
+            assert!(worst < 1e-6, "step {step}: parameters differ by {worst}");
+        }
+        assert_eq!(host.replay.actions, ops.replay.actions, "same behaviour");
+    }
+
+    /// Every parameter value, in visit order.
+    fn flat(m: &AgentModel) -> Vec<f32> {
+        struct All(Vec<f32>);
+        impl ModuleVisitor for All {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                self.0.extend(host(p.val()));
+            }
+        }
+        let mut all = All(Vec::new());
+        m.visit(&mut all);
+        all.0
     }
 
     #[test]

@@ -148,6 +148,42 @@ impl Optim {
     }
 }
 
+impl Optim {
+    /// Whether [`Optim::apply_host`] can update `model` (the host optimizer runs it: parameters
+    /// on the embedded CPU backend and no burn optimizer state loaded).
+    pub fn takes_host_grads<M: Module>(&self, model: &M) -> bool {
+        !self.on_burn && on_host_backend(model)
+    }
+
+    /// [`Optim::apply`] from gradients computed on the host (by parameter id); only where
+    /// [`Optim::takes_host_grads`] holds.
+    pub fn apply_host<M: Module>(
+        &mut self,
+        model: M,
+        grads: Vec<(ParamId, Vec<f32>)>,
+        progress: f64,
+    ) -> (M, f32) {
+        assert!(
+            self.takes_host_grads(&model),
+            "apply_host off the host optimizer"
+        );
+        let lr = self.lr.at(progress) as f32;
+        let clip = self.clip_norm.map(|c| c as f32);
+        let grads: HashMap<ParamId, Vec<f32>> = grads.into_iter().collect();
+        let (norm, scale) = clip_scale(
+            param_ids(&model).iter().filter_map(|(id, _)| grads.get(id)),
+            clip,
+        );
+        let mut mapper = AdamMapper {
+            adam: &mut self.host,
+            grads,
+            lr,
+            scale,
+        };
+        (model.map(&mut mapper), norm)
+    }
+}
+
 /// Parameters below which [`Optim::apply_nets`] stays on one thread (a thread costs more than
 /// updating a small network).
 const PARALLEL_OPTIM_MIN: usize = 1 << 16;
@@ -450,7 +486,7 @@ fn host_grads(
     clip: Option<f32>,
 ) -> (HashMap<ParamId, Vec<f32>>, f32, f32) {
     let mut host = HashMap::with_capacity(ids.len());
-    let mut sq = 0.0f64;
+    let mut order = Vec::with_capacity(ids.len());
     for (id, d) in ids {
         let g = match d {
             1 => grads.remove::<1>(id).map(super::common::host),
@@ -460,16 +496,22 @@ fn host_grads(
             _ => None,
         };
         if let Some(g) = g {
-            sq += sum_of_squares(&g);
+            order.push(id);
             host.insert(id, g);
         }
     }
-    let norm = sq.sqrt() as f32;
+    let (norm, scale) = clip_scale(order.iter().map(|id| &host[id]), clip);
+    (host, norm, scale)
+}
+
+/// The global L2 norm of `grads` and the factor that clips it to `clip`.
+fn clip_scale<'a>(grads: impl Iterator<Item = &'a Vec<f32>>, clip: Option<f32>) -> (f32, f32) {
+    let norm = grads.map(|g| sum_of_squares(g)).sum::<f64>().sqrt() as f32;
     let scale = match clip {
         Some(max) if max / (norm + 1e-6) < 1.0 => max / (norm + 1e-6),
         _ => 1.0,
     };
-    (host, norm, scale)
+    (norm, scale)
 }
 
 /// `Σ x²` in f64, over 8 independent partial sums (one serial f64 chain is latency-bound: it was

@@ -18,6 +18,7 @@ pub mod adam;
 pub mod attention;
 pub(crate) mod attention_step;
 mod backend;
+pub mod chain;
 pub mod cscan;
 pub mod dense;
 pub mod gelu;

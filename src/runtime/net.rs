@@ -1,6 +1,7 @@
 //! Lowered networks (`encoder -> torso -> heads`) and the agent model holding all of them.
 
 use burn::module::Module;
+use burn::nn::Linear;
 use burn::prelude::*;
 
 use super::carry::Carry;
@@ -85,6 +86,40 @@ impl AgentModel {
             carry: Carry::Tuple(vec![c_enc, c_torso]),
             aux,
         }
+    }
+
+    /// Network `net` up to head `head` as a plain chain of `(linear, activation)` layers, when it
+    /// is one: encoder and torso made only of `mlp`, linear and identity blocks (in sequences),
+    /// a linear head, and no previous-step inputs. `None` for anything else.
+    pub fn dense_layers(&self, net: usize, head: usize) -> Option<Vec<(&Linear, &str)>> {
+        fn walk<'a>(l: &'a Layer, out: &mut Vec<(&'a Linear, &'a str)>) -> Option<()> {
+            match l {
+                Layer::Identity(_) => {}
+                Layer::Linear(lin) => out.push((lin, "identity")),
+                Layer::Mlp(m) => out.extend(m.layers.iter().map(|lin| (lin, m.act.kind.as_str()))),
+                Layer::Seq(s) => {
+                    for m in &s.layers {
+                        walk(m, out)?;
+                    }
+                }
+                _ => return None,
+            }
+            Some(())
+        }
+        if self.prev_action + self.prev_reward > 0 {
+            return None;
+        }
+        let n = self.nets.get(net)?;
+        let mut out = Vec::new();
+        walk(&n.encoder, &mut out)?;
+        walk(&n.torso, &mut out)?;
+        match n.heads.get(head)? {
+            HeadLayer::Categorical(l) | HeadLayer::Q(l) | HeadLayer::Value(l) => {
+                out.push((l, "identity"))
+            }
+            _ => return None,
+        }
+        Some(out)
     }
 
     /// Features appended to observations for this model: (previous action, previous reward).

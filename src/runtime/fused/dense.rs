@@ -23,7 +23,7 @@ use super::{contiguous, f32s, map_grad};
 
 /// The activation fused after the affine map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DenseAct {
+pub(crate) enum DenseAct {
     Identity,
     Relu,
     Tanh,
@@ -34,7 +34,7 @@ enum DenseAct {
 
 impl DenseAct {
     /// By name, as `runtime::basic::apply_act` reads it (unknown names are the identity).
-    fn by_name(kind: &str) -> Self {
+    pub(crate) fn by_name(kind: &str) -> Self {
         match kind {
             "relu" => DenseAct::Relu,
             "tanh" => DenseAct::Tanh,
@@ -60,7 +60,7 @@ impl DenseAct {
     }
     /// `act(z)`, plus `z` itself for the activations whose derivative needs the pre-activation
     /// (`gelu`, `silu`); the others are applied in place and their derivative reads the output.
-    fn activate(self, mut z: Vec<f32>) -> (Vec<f32>, Option<Vec<f32>>) {
+    pub(crate) fn activate(self, mut z: Vec<f32>) -> (Vec<f32>, Option<Vec<f32>>) {
         let in_place = |z: &mut Vec<f32>, f: fn(f32) -> f32| z.iter_mut().for_each(|v| *v = f(*v));
         match self {
             DenseAct::Identity => {}
@@ -81,7 +81,7 @@ impl DenseAct {
     }
     /// `dy ← dy ⊙ act'` given what [`DenseAct::activate`] saved: the pre-activation where it
     /// returned one, the output otherwise.
-    fn grad(self, saved: &[f32], dy: &mut [f32]) {
+    pub(crate) fn grad(self, saved: &[f32], dy: &mut [f32]) {
         let each = |dy: &mut [f32], f: &dyn Fn(f32) -> f32| {
             for (g, &s) in dy.iter_mut().zip(saved) {
                 *g *= f(s);

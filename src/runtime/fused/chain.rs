@@ -1,0 +1,220 @@
+//! A chain of dense layers (an `mlp` encoder and a linear head) run forward and backward on host
+//! buffers, outside burn's autodiff graph.
+//!
+//! A DQN gradient step at batch 64 through a 4-120-84-2 network spent more time in per-op
+//! framework work (tensor creation, graph recording and traversal, gradient maps) than in its
+//! six matrix products. Here a training step is the products, the bias and activation passes and
+//! nothing else; the same kernels as the fused dense op do the arithmetic.
+
+use burn::backend::flex::FlexTensor;
+use burn::module::ParamId;
+use burn::nn::Linear;
+
+use super::dense::DenseAct;
+use super::math::{Mat, add_column_sums, add_to_rows, product};
+use super::{f32s, plain_flex};
+
+/// One layer, `act(x·w + b)`, holding (shared, not copied) the parameter buffers.
+struct Layer {
+    w: FlexTensor,
+    b: Option<FlexTensor>,
+    ids: (ParamId, Option<ParamId>),
+    inputs: usize,
+    outputs: usize,
+    act: DenseAct,
+}
+
+/// A dense chain read from a network's parameters (see [`DenseChain::new`]).
+pub struct DenseChain {
+    layers: Vec<Layer>,
+}
+
+/// What [`DenseChain::backward`] needs from a training forward pass.
+pub struct ChainTape {
+    rows: usize,
+    /// Each layer's input.
+    inputs: Vec<Vec<f32>>,
+    /// Each layer's output, or its pre-activation where the activation's derivative needs it.
+    saved: Vec<Vec<f32>>,
+}
+
+impl DenseChain {
+    /// The chain of `(linear, activation)` layers, or `None` when a parameter is not a plain f32
+    /// tensor of the embedded CPU backend (then the caller keeps to burn ops).
+    pub fn new(layers: &[(&Linear, &str)]) -> Option<DenseChain> {
+        let mut out = Vec::with_capacity(layers.len());
+        for (l, act) in layers {
+            let w = plain_flex(l.weight.val().inner())?;
+            let [inputs, outputs] = l.weight.dims();
+            let b = match &l.bias {
+                Some(b) => Some(plain_flex(b.val().inner())?),
+                None => None,
+            };
+            out.push(Layer {
+                w,
+                b,
+                ids: (l.weight.id, l.bias.as_ref().map(|b| b.id)),
+                inputs,
+                outputs,
+                act: DenseAct::by_name(act),
+            });
+        }
+        Some(DenseChain { layers: out })
+    }
+
+    /// Width of the input.
+    pub fn inputs(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.inputs)
+    }
+
+    /// `x: [rows, inputs]` (row-major) through every layer: `[rows, outputs]`.
+    pub fn forward(&self, x: Vec<f32>, rows: usize) -> Vec<f32> {
+        self.run(x, rows, None)
+    }
+
+    /// [`DenseChain::forward`] that also records what the backward pass needs.
+    pub fn train_forward(&self, x: Vec<f32>, rows: usize) -> (Vec<f32>, ChainTape) {
+        let mut tape = ChainTape {
+            rows,
+            inputs: Vec::with_capacity(self.layers.len()),
+            saved: Vec::with_capacity(self.layers.len()),
+        };
+        let y = self.run(x, rows, Some(&mut tape));
+        (y, tape)
+    }
+
+    fn run(&self, x: Vec<f32>, rows: usize, mut tape: Option<&mut ChainTape>) -> Vec<f32> {
+        assert_eq!(
+            x.len(),
+            rows * self.inputs(),
+            "dense chain: input is not [rows, inputs]"
+        );
+        let mut h = x;
+        for l in &self.layers {
+            let mut z = product(
+                Mat::rows(&h, rows, l.inputs),
+                Mat::rows(f32s(&l.w), l.inputs, l.outputs),
+            );
+            if let Some(b) = &l.b {
+                add_to_rows(&mut z, f32s(b));
+            }
+            let (y, pre) = l.act.activate(z);
+            if let Some(t) = tape.as_deref_mut() {
+                t.inputs.push(h);
+                t.saved.push(pre.unwrap_or_else(|| y.clone()));
+            }
+            h = y;
+        }
+        h
+    }
+
+    /// Back-propagates `dy = ∂L/∂output` (`[rows, outputs]`) through the recorded pass: the
+    /// gradient of every parameter, by id.
+    pub fn backward(&self, tape: ChainTape, mut dy: Vec<f32>) -> Vec<(ParamId, Vec<f32>)> {
+        let rows = tape.rows;
+        let mut grads = Vec::with_capacity(2 * self.layers.len());
+        for (i, l) in self.layers.iter().enumerate().rev() {
+            l.act.grad(&tape.saved[i], &mut dy);
+            let dw = product(
+                Mat::transposed(&tape.inputs[i], rows, l.inputs),
+                Mat::rows(&dy, rows, l.outputs),
+            );
+            grads.push((l.ids.0, dw));
+            if let Some(id) = l.ids.1 {
+                let mut db = vec![0.0f32; l.outputs];
+                add_column_sums(&mut db, &dy);
+                grads.push((id, db));
+            }
+            if i > 0 {
+                dy = product(
+                    Mat::rows(&dy, rows, l.outputs),
+                    Mat::transposed(f32s(&l.w), l.inputs, l.outputs),
+                );
+            }
+        }
+        grads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::fused::dense::dense_reference;
+    use burn::nn::LinearConfig;
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().to_vec().expect("f32")
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}: length");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() < 1e-4 * (1.0 + w.abs()),
+                "{what}[{i}]: {g} vs {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn chain_matches_burn_ops_in_value_and_every_parameter_gradient() {
+        let dev = Device::flex().autodiff();
+        let plain = dev.clone().inner();
+        // Every activation the chain fuses, a layer without bias, and a 4-wide input (the
+        // few-rows kernel's tiny inner dimension) at 37 rows.
+        let spec = [
+            (4, 24, "relu", true),
+            (24, 16, "gelu", true),
+            (16, 12, "tanh", false),
+            (12, 9, "silu", true),
+            (9, 8, "sigmoid", true),
+            (8, 3, "identity", true),
+        ];
+        let layers: Vec<Linear> = spec
+            .iter()
+            .map(|&(i, o, _, bias)| LinearConfig::new(i, o).with_bias(bias).init(&dev))
+            .collect();
+        let named: Vec<(&Linear, &str)> = layers.iter().zip(&spec).map(|(l, s)| (l, s.2)).collect();
+        let chain = DenseChain::new(&named).expect("plain Flex f32 parameters");
+        let rows = 37;
+        let x = Tensor::<2>::random([rows, 4], Distribution::Normal(0.0, 1.0), &plain);
+        let up = Tensor::<2>::random([rows, 3], Distribution::Normal(0.0, 1.0), &plain);
+
+        let (y, tape) = chain.train_forward(values(x.clone()), rows);
+        let got = chain.backward(tape, values(up.clone()));
+
+        let mut h = x.autodiff();
+        for (l, s) in layers.iter().zip(&spec) {
+            h = dense_reference(h, l.weight.val(), l.bias.as_ref().map(|b| b.val()), s.2);
+        }
+        assert_close(&y, &values(h.clone().inner()), "output");
+        let grads = (h * up.autodiff()).sum().backward();
+        let mut want = Vec::new();
+        for l in &layers {
+            want.push((
+                l.weight.id,
+                values(l.weight.val().grad(&grads).expect("dw")),
+            ));
+            if let Some(b) = &l.bias {
+                want.push((b.id, values(b.val().grad(&grads).expect("db"))));
+            }
+        }
+        assert_eq!(got.len(), want.len(), "one gradient per parameter");
+        for (id, g) in &got {
+            let (_, w) = want
+                .iter()
+                .find(|(wid, _)| wid == id)
+                .expect("known parameter");
+            assert_close(g, w, &format!("gradient of {id}"));
+        }
+    }
+
+    #[test]
+    fn non_plain_parameters_are_refused() {
+        let mut half = LinearConfig::new(3, 2).init(&Device::flex());
+        half.weight =
+            burn::module::Param::from_tensor(half.weight.val().cast(burn::tensor::DType::F16));
+        assert!(DenseChain::new(&[(&half, "relu")]).is_none());
+    }
+}
