@@ -292,14 +292,7 @@ impl Dqn {
         let loss_v = loss.clone().detach().into_scalar::<f32>();
         let loss = super::common::with_aux(loss, out.aux);
         let q_mean = q_sa.detach().mean().into_scalar::<f32>();
-        if !loss_v.is_finite() {
-            self.model = Some(model);
-            return Err(AlgoError::NonFinite(
-                "td_loss".into(),
-                loss_v,
-                self.env_steps,
-            ));
-        }
+        let model = self.finite(model, loss_v)?;
         let (model, _norm) = self.optim.step(model, loss, progress);
         self.model = Some(model);
         Ok((loss_v, q_mean))
@@ -327,22 +320,25 @@ impl Dqn {
             q_sum += q[at];
             dq[at] = diff / bs as f32;
         }
-        let loss_v = 0.5 * loss / bs as f32;
-        if !loss_v.is_finite() {
-            self.model = Some(model);
-            return Err(AlgoError::NonFinite(
-                "td_loss".into(),
-                loss_v,
-                self.env_steps,
-            ));
-        }
+        let loss = 0.5 * loss / bs as f32;
+        let model = self.finite(model, loss)?;
         let grads = chain.backward(tape, dq);
         // The chain shares the parameter buffers: release them so that the optimizer updates
         // them in place.
         drop(chain);
         let (model, _norm) = self.optim.apply_host(model, grads, progress);
         self.model = Some(model);
-        Ok((loss_v, q_sum / bs as f32))
+        Ok((loss, q_sum / bs as f32))
+    }
+
+    /// `model` back when the TD loss is finite; otherwise the model is kept unchanged and the
+    /// loss reported as an error.
+    fn finite(&mut self, model: AgentModel, loss: f32) -> Result<AgentModel, AlgoError> {
+        if loss.is_finite() {
+            return Ok(model);
+        }
+        self.model = Some(model);
+        Err(AlgoError::NonFinite("td_loss".into(), loss, self.env_steps))
     }
 }
 
