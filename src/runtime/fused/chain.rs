@@ -144,7 +144,10 @@ mod tests {
     use burn::tensor::{Device, Distribution, Tensor};
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec().expect("f32")
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32")
     }
 
     fn assert_close(got: &[f32], want: &[f32], what: &str) {
