@@ -29,6 +29,23 @@ pub struct CheckOutput {
     pub diagnostics: Diagnostics,
 }
 
+/// The first agent of a program given as source text (for tests); panics with the diagnostics
+/// when the program has any.
+#[cfg(test)]
+pub(crate) fn agent_source(src: &str) -> ir::Agent {
+    let out = check_source("test.mx", src, &[]);
+    assert!(
+        out.diagnostics.diags.is_empty(),
+        "{:?}",
+        out.diagnostics.diags
+    );
+    out.program
+        .agents
+        .into_iter()
+        .next()
+        .expect("the program has an agent")
+}
+
 /// Default input width for elaborating architecture `let`s.
 pub const DEFAULT_LET_INPUT: usize = 64;
 

@@ -62,14 +62,7 @@ impl Lowered {
 /// Checks a one-agent program given as source text and lowers it onto `device` (for tests).
 #[cfg(test)]
 pub(crate) fn lower_source(src: &str, device: &Device) -> Lowered {
-    let out = crate::check::check_source("test.mx", src, &[]);
-    let agent = out
-        .program
-        .agents
-        .into_iter()
-        .next()
-        .expect("the source checks");
-    lower_agent(&agent, device).expect("the agent lowers")
+    lower_agent(&crate::check::agent_source(src), device).expect("the agent lowers")
 }
 
 struct Builder<'d> {

@@ -545,13 +545,7 @@ agent a {
 "#;
         // A large `eps` keeps Adam from normalising away the gradients' scale, so the comparison
         // sees it; the clip norm is too large to act but its norm is computed.
-        let out = crate::check::check_source("a.mx", src, &[]);
-        assert!(
-            out.diagnostics.diags.is_empty(),
-            "{:?}",
-            out.diagnostics.diags
-        );
-        let agent = out.program.agents.into_iter().next().expect("checks");
+        let agent = crate::check::agent_source(src);
         let dev = Device::flex().autodiff();
         let mut host = Dqn::new(&agent, &dev).expect("dqn");
         let mut ops = Dqn::new(&agent, &dev).expect("dqn");

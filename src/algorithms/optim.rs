@@ -156,6 +156,10 @@ impl Optim {
     }
 }
 
+/// Parameters below which [`Optim::apply_nets`] stays on one thread (a thread costs more than
+/// updating a small network).
+const PARALLEL_OPTIM_MIN: usize = 1 << 16;
+
 impl Optim {
     /// Whether [`Optim::apply_host`] can update `model` (the host optimizer runs it: parameters
     /// on the embedded CPU backend and no burn optimizer state loaded).
@@ -182,18 +186,32 @@ impl Optim {
             param_ids(&model).iter().filter_map(|(id, _)| grads.get(id)),
             clip,
         );
-        let mut mapper = AdamMapper {
-            adam: &mut self.host,
-            grads,
-            lr,
-            scale,
-        };
-        let model = model.map(&mut mapper);
+        let model = self.host.update_all(model, grads, lr, scale);
         self.host_steps += 1;
         if self.host_steps.is_multiple_of(SWEEP_EVERY) {
             sweep_autodiff_graphs(&model);
         }
         (model, norm)
+    }
+
+    /// [`Optim::apply`] for an agent's model; on the host optimizer each network is updated on
+    /// its own thread (see [`HostAdam::step_nets`]).
+    pub fn apply_nets(
+        &mut self,
+        model: AgentModel,
+        grads: GradientsParams,
+        progress: f64,
+    ) -> (AgentModel, f32) {
+        if !self.takes_host_grads(&model)
+            || model.nets.len() < 2
+            || model.num_params() < PARALLEL_OPTIM_MIN
+            || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2
+        {
+            return self.apply(model, grads, progress);
+        }
+        let lr = self.lr.at(progress) as f32;
+        let clip = self.clip_norm.map(|c| c as f32);
+        self.host.step_nets(model, grads, lr, clip)
     }
 }
 
@@ -206,33 +224,6 @@ fn sweep_autodiff_graphs<M: Module>(model: &M) {
             .require_grad()
             .sum()
             .backward();
-    }
-}
-
-/// Parameters below which [`Optim::apply_nets`] stays on one thread (a thread costs more than
-/// updating a small network).
-const PARALLEL_OPTIM_MIN: usize = 1 << 16;
-
-impl Optim {
-    /// [`Optim::apply`] for an agent's model; on the host optimizer each network is updated on
-    /// its own thread (see [`HostAdam::step_nets`]).
-    pub fn apply_nets(
-        &mut self,
-        model: AgentModel,
-        grads: GradientsParams,
-        progress: f64,
-    ) -> (AgentModel, f32) {
-        if self.on_burn
-            || model.nets.len() < 2
-            || model.num_params() < PARALLEL_OPTIM_MIN
-            || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2
-            || !on_host_backend(&model)
-        {
-            return self.apply(model, grads, progress);
-        }
-        let lr = self.lr.at(progress) as f32;
-        let clip = self.clip_norm.map(|c| c as f32);
-        self.host.step_nets(model, grads, lr, clip)
     }
 }
 
@@ -299,13 +290,23 @@ impl HostAdam {
         clip: Option<f32>,
     ) -> (M, f32) {
         let (host, norm, scale) = host_grads(param_ids(&model), &mut grads, clip);
-        let mut mapper = AdamMapper {
+        (self.update_all(model, host, lr, scale), norm)
+    }
+
+    /// Updates every parameter of `model` that has an entry in `grads` (scaled by `scale`).
+    fn update_all<M: Module>(
+        &mut self,
+        model: M,
+        grads: HashMap<ParamId, Vec<f32>>,
+        lr: f32,
+        scale: f32,
+    ) -> M {
+        model.map(&mut AdamMapper {
             adam: self,
-            grads: host,
+            grads,
             lr,
             scale,
-        };
-        (model.map(&mut mapper), norm)
+        })
     }
 
     /// [`HostAdam::step`] for an agent's model with each network's parameters updated on its
@@ -344,13 +345,8 @@ impl HostAdam {
             })
             .collect();
         let update = |(net, mut adam, grads): (Net, HostAdam, HashMap<ParamId, Vec<f32>>)| {
-            let mut mapper = AdamMapper {
-                adam: &mut adam,
-                grads,
-                lr,
-                scale,
-            };
-            (net.map(&mut mapper), adam.moments)
+            let net = adam.update_all(net, grads, lr, scale);
+            (net, adam.moments)
         };
         let done: Vec<(Net, HashMap<ParamId, Moments>)> = std::thread::scope(|s| {
             let mut parts = parts.into_iter();
@@ -370,13 +366,7 @@ impl HostAdam {
             nets.push(net);
         }
         // shared blocks (if any) with the gradients left
-        let mut mapper = AdamMapper {
-            adam: self,
-            grads: host,
-            lr,
-            scale,
-        };
-        let shared = shared.into_iter().map(|l| l.map(&mut mapper)).collect();
+        let shared = self.update_all(shared, host, lr, scale);
         let model = AgentModel {
             nets,
             shared,

@@ -71,18 +71,24 @@ pub(crate) fn row_dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// Sum of `f(v)` over the elements.
+#[inline(always)]
+pub(crate) fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Sum of the elements.
 #[inline(always)]
 pub(crate) fn row_sum(x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for i in 0..LANES {
-            acc[i] += c[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
+    lane_sum(x, |v| v)
 }
 
 /// `exp(x)` for f32, branch-free (Cephes-style range reduction + degree-6 polynomial, ~2 ulp).

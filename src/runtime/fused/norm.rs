@@ -18,7 +18,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
-use super::math::{add_column_sums, row_dot, row_sum, simd_entry};
+use super::math::{add_column_sums, lane_sum, row_dot, row_sum, simd_entry};
 use super::{contiguous, f32s};
 
 /// The fused normalisation op.
@@ -47,20 +47,6 @@ struct NormTape {
     shape: burn::tensor::Shape,
 }
 
-/// Sum of `f(v)` over `xs` with eight independent accumulators (so that it vectorises).
-#[inline(always)]
-fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let chunks = xs.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += f(v);
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn norm_rows_impl(
@@ -81,7 +67,7 @@ fn norm_rows_impl(
         .zip(rstd.iter_mut());
     for (((row, h), out), rs) in rows {
         let mean = if centered {
-            lane_sum(row, |v| v) / f as f32
+            row_sum(row) / f as f32
         } else {
             0.0
         };
