@@ -17,10 +17,9 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::carry::Carry;
+use super::fused::attention::{Windows, attention};
 use super::fused::{f32s, plain_flex, plain_tensor};
 use burn::backend::flex::FlexTensor;
-
-const NEG: f32 = -1.0e9;
 
 /// Multi-head attention over a sliding window of `ctx` past steps.
 #[derive(Module, Debug)]
@@ -99,10 +98,11 @@ impl Attention {
         let cache_start = host(leaves[2].clone());
         let new_start = host(start.clone().transpose()); // [B, T]
 
-        let xb = x.swap_dims(0, 1); // [B, T, F]
-        let q = linear(&self.q, xb.clone());
-        let k_all = Tensor::cat(vec![k_cache, linear(&self.k, xb.clone())], 1); // [B, C+T, F]
-        let v_all = Tensor::cat(vec![v_cache, linear(&self.v, xb)], 1);
+        // projections in the sequence's time-major layout; keys and values go batch-major
+        let q = linear(&self.q, x.clone()); // [T, B, F]
+        let batch_major = |t: Tensor<3>| t.swap_dims(0, 1);
+        let k_all = Tensor::cat(vec![k_cache, batch_major(linear(&self.k, x.clone()))], 1); // [B, C+T, F]
+        let v_all = Tensor::cat(vec![v_cache, batch_major(linear(&self.v, x))], 1);
 
         let m = memory.map(|mem| mem.len).unwrap_or(0);
         let mem_rows = memory.map(|mem| mem.rows.dims()[1]).unwrap_or(0); // C + M
@@ -129,10 +129,9 @@ impl Attention {
         // key timeline positions: memory rows, cache+new
         let mut kpos: Vec<usize> = (0..mem_vis).collect();
         kpos.extend((0..c + t_len).map(|j| offset + j));
-        let l = kpos.len();
-        // additive bias [B, H, T, L]: NEG outside the window and the query's episode, else the
-        // ALiBi penalty (0 without ALiBi). Keys at or after the query's episode start are in its
-        // episode, so each query row sees two contiguous ranges (memory rows; cache and new).
+        let qpos: Vec<usize> = (0..t_len).map(|i| offset + c + i).collect();
+        // each query sees keys in its window and its episode (keys at or after the episode's
+        // start): two contiguous ranges, memory rows and cache + new; ALiBi penalises distance
         let slopes: Vec<f32> = (0..h)
             .map(|hi| {
                 if self.pos == "alibi" {
@@ -142,7 +141,7 @@ impl Attention {
                 }
             })
             .collect();
-        let mut bias = vec![NEG; b * h * t_len * l];
+        let mut ranges = Vec::with_capacity(b * t_len);
         let mut episode_start = vec![0usize; tl_len];
         for bi in 0..b {
             let mut s0 = 0;
@@ -152,26 +151,26 @@ impl Attention {
                 }
                 *es = s0;
             }
-            for i in 0..t_len {
-                let qp = offset + c + i;
+            for (i, &qp) in qpos.iter().enumerate() {
                 let s0 = episode_start[qp];
                 // memory row kj (timeline position kj) is visible to step i for kj in [i, i + M)
-                let mem = i.max(s0)..(i + m).min(mem_vis);
+                let (m0, m1) = (i.max(s0), (i + m).min(mem_vis));
                 // cache/new slot j (timeline position offset + j) for j in [i, C + i]
-                let cache = i.max(s0.saturating_sub(offset))..c + i + 1;
-                for (hi, &slope) in slopes.iter().enumerate() {
-                    let row = &mut bias[((bi * h + hi) * t_len + i) * l..][..l];
-                    for kj in mem.clone() {
-                        row[kj] = -slope * (qp - kj) as f32;
-                    }
-                    for j in cache.clone() {
-                        row[mem_vis + j] = -slope * (qp - offset - j) as f32;
-                    }
-                }
+                let (c0, c1) = (i.max(s0.saturating_sub(offset)), c + i + 1);
+                let mem = if m0 < m1 { (m0, m1) } else { (0, 0) };
+                ranges.push([mem, (mem_vis + c0, mem_vis + c1)]);
             }
         }
+        let windows = Windows {
+            b,
+            t: t_len,
+            l: kpos.len(),
+            ranges,
+            slopes,
+            qpos: qpos.iter().map(|&p| p as f32).collect(),
+            kpos: kpos.iter().map(|&p| p as f32).collect(),
+        };
         let device = x_device(&q);
-        let bias = Tensor::<4>::from_data(TensorData::new(bias, [b, h, t_len, l]), &device);
 
         let (mut keys, mut values) = (k_all.clone(), v_all.clone());
         if let Some(mem) = memory {
@@ -181,12 +180,11 @@ impl Attention {
         }
         let mut q = q;
         if self.pos == "rope" {
-            let qpos: Vec<usize> = (0..t_len).map(|i| offset + c + i).collect();
-            q = rope(q, h, &qpos, &device);
+            q = rope(batch_major(q), h, &qpos, &device).swap_dims(0, 1);
             keys = rope(keys, h, &kpos, &device);
         }
-        let att = super::fused::attention::attention(q, keys, values, bias); // [B, T, F]
-        let y = linear(&self.o, att).swap_dims(0, 1);
+        let att = attention(q, keys, values, windows); // [T, B, F]
+        let y = linear(&self.o, att);
 
         // new cache: the last C steps of [cache; new]
         let keep = |t: Tensor<3>| t.narrow(1, t_len, c).reshape([b, c * f]);

@@ -1,14 +1,17 @@
-//! Fused multi-head attention core `softmax(Q Kᵀ / √d + bias) V` as one custom op with a
-//! hand-written backward.
+//! Fused multi-head attention over key windows, `softmax(Q Kᵀ / √d + ALiBi) V`, as one custom op
+//! with a hand-written backward.
 //!
-//! As burn ops, splitting heads, transposing keys, adding the mask and the positional bias, the
-//! softmax and merging heads again copy the `[B, H, T, L]` scores and the keys several times per
-//! call; in the attention profile those copies and libm's slow `expf` on masked entries were the
-//! top entries. Here every head is read and written in place through strided matrix products
-//! (the `gemm` crate takes arbitrary strides), and the probabilities are the only tape:
-//! with `S = Q Kᵀ/√d + bias`, `P = softmax(S)`, `O = P V`:
+//! The mask is structured, not a dense `[B, H, T, L]` bias: each query sees at most two ranges of
+//! keys ([`Windows`]; for GTrXL, its segment-memory rows and its window of cache and new steps)
+//! and the positional bias is ALiBi's `−slope · (query position − key position)`. As a dense bias,
+//! building, copying and scanning the mask and zero-filling `[B, H, T, L]` probabilities were a
+//! quarter of the attention's time. Here queries go in blocks of [`QUERY_BLOCK`]; a block
+//! multiplies only the key columns some row of it sees (its *runs*), its probabilities are stored
+//! compactly over those columns, and the softmax exponentiates each row's visible keys only.
+//! Heads are read and written in place through strided products (the `gemm` crate takes
+//! arbitrary strides); queries and outputs are time-major `[T, B, F]`, the layout of the
+//! sequence, so neither is transposed. With `S = Q Kᵀ/√d + bias`, `P = softmax(S)`, `O = P V`:
 //! `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS K/√d`, `dK = dSᵀ Q/√d`, `dV = Pᵀ dO`.
-//! No gradient flows to `bias` (masks and ALiBi are constants).
 
 use std::sync::Arc;
 
@@ -21,20 +24,170 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::{Tensor, TensorData};
 
 use super::math::{Mat, matmul_strided};
-use super::softmax::{softmax_grad_runs, softmax_runs};
+use super::softmax::{Segments, softmax_grad_rows, softmax_segments};
 use super::{contiguous, f32s};
+
+/// Which keys each query sees, and the ALiBi slopes: the structured form of a window mask.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Windows {
+    /// Batch rows `B`.
+    pub b: usize,
+    /// Queries per batch row `T`.
+    pub t: usize,
+    /// Keys per batch row `L`.
+    pub l: usize,
+    /// Visible key ranges `[lo, hi)` of query `i` of batch row `bi`, at `bi · T + i`: ascending,
+    /// non-overlapping, within `L`; an empty range is `(0, 0)`.
+    pub ranges: Vec<Segments>,
+    /// ALiBi slope per head (0: no positional bias); its length is the head count `H`.
+    pub slopes: Vec<f32>,
+    /// Position of each query on the timeline `[T]`.
+    pub qpos: Vec<f32>,
+    /// Position of each key on the timeline `[L]`.
+    pub kpos: Vec<f32>,
+}
+
+impl Windows {
+    /// Heads `H`.
+    pub fn heads(&self) -> usize {
+        self.slopes.len()
+    }
+
+    /// The dense additive bias `[B, H, T, L]` these windows stand for: `−slope · (qpos − kpos)`
+    /// on visible keys, `−1e9` elsewhere (the reference path's mask).
+    pub fn dense_bias(&self) -> Vec<f32> {
+        let (t, l, h) = (self.t, self.l, self.heads());
+        let mut bias = vec![-1.0e9f32; self.b * h * t * l];
+        for bi in 0..self.b {
+            for i in 0..t {
+                for (hi, &slope) in self.slopes.iter().enumerate() {
+                    let row = &mut bias[((bi * h + hi) * t + i) * l..][..l];
+                    for &(lo, hi_) in &self.ranges[bi * t + i] {
+                        for (j, x) in row.iter_mut().enumerate().take(hi_).skip(lo) {
+                            *x = -slope * (self.qpos[i] - self.kpos[j]);
+                        }
+                    }
+                }
+            }
+        }
+        bias
+    }
+
+    /// Panics unless the ranges and positions fit `B`, `T`, `L` and every query sees a key.
+    fn validate(&self) {
+        assert_eq!(
+            self.ranges.len(),
+            self.b * self.t,
+            "windows: one entry per query"
+        );
+        assert_eq!(self.qpos.len(), self.t, "windows: one position per query");
+        assert_eq!(self.kpos.len(), self.l, "windows: one position per key");
+        for r in &self.ranges {
+            let [(a0, a1), (b0, b1)] = *r;
+            assert!(
+                a0 <= a1 && b0 <= b1 && b1 <= self.l,
+                "windows: range outside the keys"
+            );
+            assert!(
+                a1 <= b0 || b0 == b1,
+                "windows: ranges overlap or are out of order"
+            );
+            assert!(a1 > a0 || b1 > b0, "windows: a query sees no key");
+        }
+    }
+}
 
 /// The fused attention op.
 #[backend_extension(Flex, Autodiff)]
 pub(crate) trait FusedAttentionBackend: Backend {
-    /// `q: [B, T, F]`, `k, v: [B, L, F]`, `bias: [B, H, T, L]` → `[B, T, F]` (`H` heads of
-    /// width `F / H`).
+    /// `q: [T, B, F]`, `k, v: [B, L, F]` → `[T, B, F]` (`H` heads of width `F / H`), each query
+    /// over its `windows`.
     fn fused_attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
         v: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
+        windows: Arc<Windows>,
     ) -> FloatTensor<Self>;
+}
+
+/// Queries per block: each block of query rows multiplies only the key columns that some row of
+/// the block can see.
+const QUERY_BLOCK: usize = 32;
+
+/// Key runs closer than this are multiplied as one (one product instead of two).
+const MERGE_GAP: usize = 16;
+
+/// One query block of one batch row: its rows, the key columns `runs` that some row sees, their
+/// total `width` (the row length of the block's compact probabilities) and each row's visible
+/// columns in those compact coordinates.
+#[derive(Debug)]
+struct Block {
+    i0: usize,
+    i1: usize,
+    runs: Vec<(usize, usize)>,
+    width: usize,
+    segs: Vec<Segments>,
+}
+
+impl Block {
+    fn rows(&self) -> usize {
+        self.i1 - self.i0
+    }
+
+    /// The runs with their offsets in the compact columns.
+    fn compact_runs(&self) -> impl Iterator<Item = (usize, (usize, usize))> + '_ {
+        self.runs.iter().scan(0, |o, &(c0, c1)| {
+            let at = *o;
+            *o += c1 - c0;
+            Some((at, (c0, c1)))
+        })
+    }
+}
+
+/// The query blocks of every batch row, `[B][T / QUERY_BLOCK]` flattened.
+fn plan(w: &Windows) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for bi in 0..w.b {
+        for i0 in (0..w.t).step_by(QUERY_BLOCK) {
+            let i1 = (i0 + QUERY_BLOCK).min(w.t);
+            let rows = &w.ranges[bi * w.t + i0..bi * w.t + i1];
+            spans.clear();
+            spans.extend(rows.iter().flatten().filter(|&&(a, b)| b > a).copied());
+            spans.sort_unstable();
+            let mut runs: Vec<(usize, usize)> = Vec::new();
+            for &(a, b) in &spans {
+                match runs.last_mut() {
+                    Some(last) if a < last.1 + MERGE_GAP => last.1 = last.1.max(b),
+                    _ => runs.push((a, b)),
+                }
+            }
+            let mut starts = Vec::with_capacity(runs.len());
+            let mut width = 0;
+            for &(c0, c1) in &runs {
+                starts.push(width);
+                width += c1 - c0;
+            }
+            // a row's range lies inside one run: the last run starting at or before it
+            let to_compact = |(a, b): (usize, usize)| {
+                if a == b {
+                    return (0, 0);
+                }
+                let r = runs.partition_point(|&(c0, _)| c0 <= a) - 1;
+                let at = starts[r] + a - runs[r].0;
+                (at, at + b - a)
+            };
+            let segs = rows.iter().map(|r| r.map(to_compact)).collect();
+            blocks.push(Block {
+                i0,
+                i1,
+                runs,
+                width,
+                segs,
+            });
+        }
+    }
+    blocks
 }
 
 /// Sizes of one call.
@@ -54,6 +207,35 @@ impl Dims {
     fn scale(&self) -> f32 {
         1.0 / (self.dh() as f32).sqrt()
     }
+    /// Rows `i0 .. i0 + n` of head `hi` of batch row `bi` of the time-major `[T, B, F]` `x`.
+    fn query_rows<'a>(&self, x: &'a [f32], bi: usize, hi: usize, i0: usize, n: usize) -> Mat<'a> {
+        let at = (i0 * self.b + bi) * self.f + hi * self.dh();
+        Mat::strided(&x[at..], n, self.dh(), (self.b * self.f) as isize, 1)
+    }
+    /// Offset of query row `i0` of head `hi`, batch row `bi` in a time-major buffer.
+    fn query_at(&self, bi: usize, hi: usize, i0: usize) -> usize {
+        (i0 * self.b + bi) * self.f + hi * self.dh()
+    }
+    /// Keys `c0 .. c1` of head `hi` of batch row `bi` of the `[B, L, F]` `x`.
+    fn key_rows<'a>(
+        &self,
+        x: &'a [f32],
+        bi: usize,
+        hi: usize,
+        (c0, c1): (usize, usize),
+    ) -> Mat<'a> {
+        Mat::strided(
+            &x[self.key_at(bi, hi, c0)..],
+            c1 - c0,
+            self.dh(),
+            self.f as isize,
+            1,
+        )
+    }
+    /// Offset of key `c0` of head `hi`, batch row `bi` in a `[B, L, F]` buffer.
+    fn key_at(&self, bi: usize, hi: usize, c0: usize) -> usize {
+        (bi * self.l + c0) * self.f + hi * self.dh()
+    }
 }
 
 /// What the backward pass needs.
@@ -63,225 +245,166 @@ struct AttentionTape {
     q: FlexTensor,
     k: FlexTensor,
     v: FlexTensor,
-    /// Probabilities `[B, H, T, L]`.
+    blocks: Vec<Block>,
+    /// Compact probabilities: for each batch row, head and block (in that order), its
+    /// `rows × width` matrix.
     p: Vec<f32>,
 }
 
-/// Rows `r0 .. r0 + n` of head `hi` of batch row `bi` of a `[B, rows, F]` buffer, as an
-/// `n × dh` matrix view.
-fn head_rows<'a>(
-    x: &'a [f32],
-    d: Dims,
-    rows: usize,
-    bi: usize,
-    hi: usize,
-    r0: usize,
-    n: usize,
-) -> Mat<'a> {
-    let at = (bi * rows + r0) * d.f + hi * d.dh();
-    Mat::strided(&x[at..], n, d.dh(), d.f as isize, 1)
-}
-
-/// Queries per block: each block of query rows multiplies only the key columns that some row of
-/// the block can see.
-const QUERY_BLOCK: usize = 32;
-
-/// Probabilities at or below this are left out of the backward: masked keys get `exp` of the
-/// clamped input (~1e-38), far below f32 resolution next to any visible key's terms.
-const NEGLIGIBLE: f32 = 1.0e-30;
-
-/// A bias at or below this masks its key (its probability underflows to exactly 0).
-const MASKED: f32 = -1.0e8;
-
-/// Column runs `[c0, c1)` of the `rows × l` row-major block where some row is `active`; runs
-/// separated by fewer than 16 inactive columns are merged (one product instead of two).
-fn active_runs(
-    block: &[f32],
-    l: usize,
-    active: impl Fn(f32) -> bool,
-    any: &mut Vec<bool>,
-) -> Vec<(usize, usize)> {
-    any.clear();
-    any.resize(l, false);
-    for row in block.chunks_exact(l) {
-        for (a, &x) in any.iter_mut().zip(row) {
-            *a |= active(x);
-        }
-    }
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    let mut c = 0;
-    while c < l {
-        if !any[c] {
-            c += 1;
-            continue;
-        }
-        let c0 = c;
-        while c < l && any[c] {
-            c += 1;
-        }
-        match runs.last_mut() {
-            Some(last) if c0 - last.1 < 16 => last.1 = c,
-            _ => runs.push((c0, c)),
-        }
-    }
-    runs
-}
-
-/// Query blocks `[i0, i1)` of `t` rows.
-fn query_blocks(t: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..t)
-        .step_by(QUERY_BLOCK)
-        .map(move |i0| (i0, (i0 + QUERY_BLOCK).min(t)))
-}
-
-/// Forward: returns the output `[B, T, F]` and the probabilities `[B, H, T, L]`. Key columns no
-/// row of a query block sees are neither multiplied nor exponentiated (probability 0).
-fn forward_host(d: Dims, q: &[f32], k: &[f32], v: &[f32], bias: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    let (t, l) = (d.t, d.l);
-    let mut out = vec![0.0f32; d.b * t * d.f];
-    let mut p = vec![0.0f32; d.b * d.h * t * l];
-    let mut s = vec![0.0f32; t * l];
-    let mut any = Vec::new();
+/// Calls `f(bi, hi, block, offset of its probabilities)` over every block of every head.
+fn each_block(d: Dims, blocks: &[Block], mut f: impl FnMut(usize, usize, &Block, usize)) {
+    let per_row = blocks.len() / d.b.max(1);
+    let mut at = 0;
     for bi in 0..d.b {
+        let row_blocks = &blocks[bi * per_row..(bi + 1) * per_row];
         for hi in 0..d.h {
-            let at = (bi * d.h + hi) * t * l;
-            for (i0, i1) in query_blocks(t) {
-                let n = i1 - i0;
-                let rows = i0 * l..i1 * l;
-                let runs = active_runs(
-                    &bias[at + rows.start..at + rows.end],
-                    l,
-                    |x| x > MASKED,
-                    &mut any,
-                );
-                let qb = head_rows(q, d, t, bi, hi, i0, n);
-                // scores: the bias, plus Q Kᵀ/√d on the runs (softmax reads only the runs)
-                for r in i0..i1 {
-                    for &(c0, c1) in &runs {
-                        s[r * l + c0..r * l + c1]
-                            .copy_from_slice(&bias[at + r * l + c0..at + r * l + c1]);
-                    }
-                }
-                for &(c0, c1) in &runs {
-                    matmul_strided(
-                        &mut s[i0 * l + c0..],
-                        l as isize,
-                        qb,
-                        head_rows(k, d, l, bi, hi, c0, c1 - c0).t(),
-                        true,
-                        d.scale(),
-                    );
-                }
-                softmax_runs(
-                    &s[rows.clone()],
-                    &mut p[at + rows.start..at + rows.end],
-                    l,
-                    &runs,
-                );
-                let o_at = (bi * t + i0) * d.f + hi * d.dh();
-                for (r, &(c0, c1)) in runs.iter().enumerate() {
-                    matmul_strided(
-                        &mut out[o_at..],
-                        d.f as isize,
-                        Mat::strided(&p[at + i0 * l + c0..], n, c1 - c0, l as isize, 1),
-                        head_rows(v, d, l, bi, hi, c0, c1 - c0),
-                        r > 0,
-                        1.0,
-                    );
-                }
+            for blk in row_blocks {
+                f(bi, hi, blk, at);
+                at += blk.rows() * blk.width;
             }
         }
     }
+}
+
+/// Forward: the time-major output `[T, B, F]` and the tape's compact probabilities.
+fn forward_host(
+    d: Dims,
+    w: &Windows,
+    blocks: &[Block],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let total: usize = d.h * blocks.iter().map(|b| b.rows() * b.width).sum::<usize>();
+    let mut out = vec![0.0f32; d.t * d.b * d.f];
+    let mut p = vec![0.0f32; total];
+    let mut s = Vec::new();
+    let mut kb = Vec::new();
+    each_block(d, blocks, |bi, hi, blk, at| {
+        let (n, wd) = (blk.rows(), blk.width);
+        let qb = d.query_rows(q, bi, hi, blk.i0, n);
+        s.resize(n * wd, 0.0);
+        kb.clear();
+        for (o, run) in blk.compact_runs() {
+            matmul_strided(
+                &mut s[o..],
+                wd as isize,
+                qb,
+                d.key_rows(k, bi, hi, run).t(),
+                false,
+                d.scale(),
+            );
+            kb.extend(w.kpos[run.0..run.1].iter().map(|&x| w.slopes[hi] * x));
+        }
+        let pb = &mut p[at..at + n * wd];
+        softmax_segments(&s[..n * wd], pb, wd, &kb, &blk.segs);
+        let o_at = d.query_at(bi, hi, blk.i0);
+        for (r, (o, run)) in blk.compact_runs().enumerate() {
+            matmul_strided(
+                &mut out[o_at..],
+                (d.b * d.f) as isize,
+                Mat::strided(&pb[o..], n, run.1 - run.0, wd as isize, 1),
+                d.key_rows(v, bi, hi, run),
+                r > 0,
+                1.0,
+            );
+        }
+    });
     (out, p)
 }
 
-/// Backward: `(dq, dk, dv)` from `do: [B, T, F]`. Per query block only the key columns with a
-/// probability above [`NEGLIGIBLE`] contribute (every term of `dS`, `dV` and `dK` carries a
-/// factor `P`).
+/// Backward: `(dq, dk, dv)` from the time-major `do: [T, B, F]`.
 fn backward_host(tape: &AttentionTape, dout: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let d = tape.d;
-    let (t, l) = (d.t, d.l);
     let (q, k, v) = (f32s(&tape.q), f32s(&tape.k), f32s(&tape.v));
-    let mut dq = vec![0.0f32; d.b * t * d.f];
-    let mut dk = vec![0.0f32; d.b * l * d.f];
-    let mut dv = vec![0.0f32; d.b * l * d.f];
-    let mut ds = vec![0.0f32; QUERY_BLOCK * l];
-    let mut any = Vec::new();
-    for bi in 0..d.b {
-        for hi in 0..d.h {
-            let at = (bi * d.h + hi) * t * l;
-            for (i0, i1) in query_blocks(t) {
-                let n = i1 - i0;
-                let pb = &tape.p[at + i0 * l..at + i1 * l];
-                let runs = active_runs(pb, l, |x| x > NEGLIGIBLE, &mut any);
-                let dob = head_rows(dout, d, t, bi, hi, i0, n);
-                let qb = head_rows(q, d, t, bi, hi, i0, n);
-                let ds = &mut ds[..n * l];
-                ds.fill(0.0);
-                for &(c0, c1) in &runs {
-                    let kv_at = (bi * l + c0) * d.f + hi * d.dh();
-                    let pr = Mat::strided(&pb[c0..], n, c1 - c0, l as isize, 1);
-                    // dV = Pᵀ dO
-                    matmul_strided(&mut dv[kv_at..], d.f as isize, pr.t(), dob, true, 1.0);
-                    // dP = dO Vᵀ
-                    matmul_strided(
-                        &mut ds[c0..],
-                        l as isize,
-                        dob,
-                        head_rows(v, d, l, bi, hi, c0, c1 - c0).t(),
-                        false,
-                        1.0,
-                    );
-                }
-                softmax_grad_runs(pb, ds, l, &runs);
-                let q_at = (bi * t + i0) * d.f + hi * d.dh();
-                for &(c0, c1) in &runs {
-                    let kv_at = (bi * l + c0) * d.f + hi * d.dh();
-                    let dsr = Mat::strided(&ds[c0..], n, c1 - c0, l as isize, 1);
-                    // dQ = dS K / √d ; dK = dSᵀ Q / √d
-                    matmul_strided(
-                        &mut dq[q_at..],
-                        d.f as isize,
-                        dsr,
-                        head_rows(k, d, l, bi, hi, c0, c1 - c0),
-                        true,
-                        d.scale(),
-                    );
-                    matmul_strided(&mut dk[kv_at..], d.f as isize, dsr.t(), qb, true, d.scale());
-                }
-            }
+    let mut dq = vec![0.0f32; d.t * d.b * d.f];
+    let mut dk = vec![0.0f32; d.b * d.l * d.f];
+    let mut dv = vec![0.0f32; d.b * d.l * d.f];
+    let mut ds = Vec::new();
+    let qs = (d.b * d.f) as isize;
+    each_block(d, &tape.blocks, |bi, hi, blk, at| {
+        let (n, wd) = (blk.rows(), blk.width);
+        let pb = &tape.p[at..at + n * wd];
+        let dob = d.query_rows(dout, bi, hi, blk.i0, n);
+        let qb = d.query_rows(q, bi, hi, blk.i0, n);
+        ds.resize(n * wd, 0.0);
+        for (o, run) in blk.compact_runs() {
+            let pr = Mat::strided(&pb[o..], n, run.1 - run.0, wd as isize, 1);
+            // dV = Pᵀ dO
+            matmul_strided(
+                &mut dv[d.key_at(bi, hi, run.0)..],
+                d.f as isize,
+                pr.t(),
+                dob,
+                true,
+                1.0,
+            );
+            // dP = dO Vᵀ
+            matmul_strided(
+                &mut ds[o..],
+                wd as isize,
+                dob,
+                d.key_rows(v, bi, hi, run).t(),
+                false,
+                1.0,
+            );
         }
-    }
+        // dS = P ⊙ (dP − rowsum(dP ⊙ P)); 0 wherever P is
+        softmax_grad_rows(pb, &mut ds[..n * wd], wd);
+        let q_at = d.query_at(bi, hi, blk.i0);
+        for (o, run) in blk.compact_runs() {
+            let dsr = Mat::strided(&ds[o..], n, run.1 - run.0, wd as isize, 1);
+            // dQ = dS K / √d ; dK = dSᵀ Q / √d
+            matmul_strided(
+                &mut dq[q_at..],
+                qs,
+                dsr,
+                d.key_rows(k, bi, hi, run),
+                true,
+                d.scale(),
+            );
+            matmul_strided(
+                &mut dk[d.key_at(bi, hi, run.0)..],
+                d.f as isize,
+                dsr.t(),
+                qb,
+                true,
+                d.scale(),
+            );
+        }
+    });
     (dq, dk, dv)
-}
-
-fn dims_of(q: &FlexTensor, k: &FlexTensor, bias: &FlexTensor) -> Dims {
-    let (qs, ks, bs) = (q.shape(), k.shape(), bias.shape());
-    Dims {
-        b: qs[0],
-        t: qs[1],
-        f: qs[2],
-        l: ks[1],
-        h: bs[1],
-    }
 }
 
 fn forward(
     q: &FlexTensor,
     k: &FlexTensor,
     v: &FlexTensor,
-    bias: &FlexTensor,
+    w: &Windows,
 ) -> (AttentionTape, FlexTensor) {
-    let d = dims_of(q, k, bias);
-    let (q, k, v, bias) = (
-        contiguous(q),
-        contiguous(k),
-        contiguous(v),
-        contiguous(bias),
-    );
-    let (out, p) = forward_host(d, f32s(&q), f32s(&k), f32s(&v), f32s(&bias));
-    let out = FlexTensor::from_data(TensorData::new(out, [d.b, d.t, d.f]));
-    (AttentionTape { d, q, k, v, p }, out)
+    let (qs, ks) = (q.shape(), k.shape());
+    let d = Dims {
+        t: qs[0],
+        b: qs[1],
+        f: qs[2],
+        l: ks[1],
+        h: w.heads(),
+    };
+    let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
+    let blocks = plan(w);
+    let (out, p) = forward_host(d, w, &blocks, f32s(&q), f32s(&k), f32s(&v));
+    let out = FlexTensor::from_data(TensorData::new(out, [d.t, d.b, d.f]));
+    (
+        AttentionTape {
+            d,
+            q,
+            k,
+            v,
+            blocks,
+            p,
+        },
+        out,
+    )
 }
 
 impl FusedAttentionBackend for Flex {
@@ -289,9 +412,9 @@ impl FusedAttentionBackend for Flex {
         q: FlexTensor,
         k: FlexTensor,
         v: FlexTensor,
-        bias: FlexTensor,
+        windows: Arc<Windows>,
     ) -> FlexTensor {
-        forward(&q, &k, &v, &bias).1
+        forward(&q, &k, &v, &windows).1
     }
 }
 
@@ -307,9 +430,13 @@ impl Backward<Flex, 3> for AttentionBackward {
         let tape = ops.state;
         let (dq, dk, dv) = backward_host(&tape, f32s(&dout));
         let d = tape.d;
-        for (node, g, n) in [(q_node, dq, d.t), (k_node, dk, d.l), (v_node, dv, d.l)] {
+        for (node, g, shape) in [
+            (q_node, dq, [d.t, d.b, d.f]),
+            (k_node, dk, [d.b, d.l, d.f]),
+            (v_node, dv, [d.b, d.l, d.f]),
+        ] {
             if let Some(node) = node {
-                let g = FlexTensor::from_data(TensorData::new(g, [d.b, n, d.f]));
+                let g = FlexTensor::from_data(TensorData::new(g, shape));
                 grads.register::<Flex>(node.id, g);
             }
         }
@@ -321,60 +448,59 @@ impl<C: CheckpointStrategy> FusedAttentionBackend for Autodiff<Flex, C> {
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
         v: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
+        windows: Arc<Windows>,
     ) -> FloatTensor<Self> {
         let nodes = [q.node(), k.node(), v.node()];
-        let (q, k, v, bias) = (
-            q.primitive(),
-            k.primitive(),
-            v.primitive(),
-            bias.primitive(),
-        );
+        let (q, k, v) = (q.primitive(), k.primitive(), v.primitive());
         match AttentionBackward
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (tape, out) = forward(q, k, v, bias);
+                let (tape, out) = forward(q, k, v, &windows);
                 prep.finish(Arc::new(tape), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward(q, k, v, bias).1),
+            OpsKind::UnTracked(prep) => prep.finish(forward(q, k, v, &windows).1),
         }
     }
 }
 
-/// `softmax(Q Kᵀ/√(F/H) + bias) V` per head, for `q: [B, T, F]`, `k, v: [B, L, F]`,
-/// `bias: [B, H, T, L]` (additive mask and positional bias; no gradient flows to it):
-/// one fused op on Flex, burn ops elsewhere. Returns `[B, T, F]`.
-pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
-    let [b, t, f] = q.dims();
+/// `softmax(Q Kᵀ/√(F/H) + bias) V` per head over each query's `windows`, for time-major
+/// `q: [T, B, F]` and `k, v: [B, L, F]` (no gradient flows to the mask or the ALiBi bias): one
+/// fused op on Flex, burn ops elsewhere. Returns `[T, B, F]`.
+pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, windows: Windows) -> Tensor<3> {
+    let [t, b, f] = q.dims();
     let [_, l, _] = k.dims();
-    let h = bias.dims()[1];
+    let h = windows.heads();
     assert_eq!(k.dims(), [b, l, f], "attention: k must be [{b}, L, {f}]");
     assert_eq!(v.dims(), [b, l, f], "attention: v must match k");
     assert_eq!(
-        bias.dims(),
-        [b, h, t, l],
-        "attention: bias must be [B, H, T, L]"
+        (windows.b, windows.t, windows.l),
+        (b, t, l),
+        "attention: windows must be [{b}, {t}, {l}]"
     );
     assert!(
         h > 0 && f % h == 0,
         "attention: width {f} not divisible by {h} heads"
     );
-    let fused = b * t * l > 0 && super::all_fusable(&[&q, &k, &v, &bias]);
-    if !fused {
-        return attention_reference(q, k, v, bias);
+    windows.validate();
+    if b * t * l == 0 || !super::all_fusable(&[&q, &k, &v]) {
+        let device = q.device();
+        let bias =
+            Tensor::<4>::from_data(TensorData::new(windows.dense_bias(), [b, h, t, l]), &device);
+        return attention_reference(q.swap_dims(0, 1), k, v, bias).swap_dims(0, 1);
     }
     Tensor::from_dispatch(<Dispatch as FusedAttentionBackend>::fused_attention(
         q.into_dispatch(),
         k.into_dispatch(),
         v.into_dispatch(),
-        bias.detach().into_dispatch(),
+        Arc::new(windows),
     ))
 }
 
-/// The same maths as burn ops (fallback and test oracle).
+/// The same maths as burn ops with a dense bias, for `q: [B, T, F]`, `k, v: [B, L, F]`,
+/// `bias: [B, H, T, L]` (fallback and test oracle). Returns `[B, T, F]`.
 pub fn attention_reference(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
     let [b, t, f] = q.dims();
     let l = k.dims()[1];
@@ -396,41 +522,61 @@ mod tests {
 
     #[test]
     fn fused_attention_matches_burn_ops_in_value_and_gradient() {
-        // scattered masked entries (one run per query block)
-        check_against_reference((2, 3, 7, 8, 2), |i, _, _| i % 5 == 0);
-        // GTrXL-like windows over [memory | cache + new] with a wide gap: several query blocks
-        // (the last one partial), two separate key runs per block
-        check_against_reference((1, 70, 200, 8, 2), |_, row, col| {
-            let memory = col >= row && col < row + 20;
-            let window = col >= 100 + row && col <= 100 + row + 10;
-            !(memory || window)
+        // one causal range of 5 keys per query, no positional bias
+        check_against_reference((2, 7, 9, 8, 2), &[0.0, 0.0], |_, i| {
+            [(0, 0), (i.saturating_sub(4), i + 1)]
+        });
+        // GTrXL-like: memory rows and a window over cache + new steps far apart (two runs per
+        // block), several query blocks (the last one partial), some rows without memory, ALiBi
+        check_against_reference((2, 70, 200, 8, 2), &[0.5, 0.125], |bi, i| {
+            let memory = if bi == 1 && i % 3 == 0 {
+                (0, 0)
+            } else {
+                (i, i + 20)
+            };
+            [memory, (100 + i, 131 + i)]
+        });
+        // ranges close enough to share one run: the columns between them are masked inside it
+        check_against_reference((1, 40, 90, 8, 2), &[0.25, 0.0], |_, i| {
+            [(i, i + 20), (i + 25, i + 40 + i % 7)]
         });
     }
 
-    /// Fused attention against burn ops for `(b, t, l, f, h)` with `masked(flat index, query
-    /// row, key column)` entries of the bias at −1e9.
+    /// Fused attention against burn ops with the dense bias for `(b, t, l, f, h)`, per-head
+    /// ALiBi `slopes` and `ranges(batch row, query)`.
     fn check_against_reference(
         (b, t, l, f, h): (usize, usize, usize, usize, usize),
-        masked: impl Fn(usize, usize, usize) -> bool,
+        slopes: &[f32],
+        ranges: impl Fn(usize, usize) -> Segments,
     ) {
+        assert_eq!(slopes.len(), h);
+        let windows = Windows {
+            b,
+            t,
+            l,
+            ranges: (0..b * t).map(|x| ranges(x / t, x % t)).collect(),
+            slopes: slopes.to_vec(),
+            qpos: (0..t).map(|i| (i + 50) as f32).collect(),
+            kpos: (0..l).map(|j| j as f32).collect(),
+        };
         let dev = burn::tensor::Device::flex().autodiff();
         let plain = dev.clone().inner();
         let r = |s: [usize; 3]| Tensor::<3>::random(s, Distribution::Normal(0.0, 1.0), &plain);
-        let (q, k, v) = (r([b, t, f]), r([b, l, f]), r([b, l, f]));
-        let mut mask = vec![0.0f32; b * h * t * l];
-        for (i, m) in mask.iter_mut().enumerate() {
-            if masked(i, (i / l) % t, i % l) {
-                *m = -1.0e9;
-            }
-        }
-        let bias = Tensor::<4>::from_data(TensorData::new(mask, [b, h, t, l]), &plain)
-            + Tensor::<4>::random([b, h, t, l], Distribution::Normal(0.0, 0.5), &plain);
-        let w = r([b, t, f]);
+        let (q, k, v) = (r([t, b, f]), r([b, l, f]), r([b, l, f]));
+        let bias =
+            Tensor::<4>::from_data(TensorData::new(windows.dense_bias(), [b, h, t, l]), &plain);
+        let w = r([t, b, f]);
         let leaf = |x: &Tensor<3>| x.clone().autodiff().require_grad();
         let (qa, ka, va) = (leaf(&q), leaf(&k), leaf(&v));
         let (qb, kb, vb) = (leaf(&q), leaf(&k), leaf(&v));
-        let ya = attention(qa.clone(), ka.clone(), va.clone(), bias.clone().autodiff());
-        let yb = attention_reference(qb.clone(), kb.clone(), vb.clone(), bias.autodiff());
+        let ya = attention(qa.clone(), ka.clone(), va.clone(), windows);
+        let yb = attention_reference(
+            qb.clone().swap_dims(0, 1),
+            kb.clone(),
+            vb.clone(),
+            bias.autodiff(),
+        )
+        .swap_dims(0, 1);
         let d = (ya.clone() - yb.clone()).abs().max().into_scalar::<f32>();
         assert!(d < 1e-5, "values differ by {d}");
         let ga = (ya * w.clone().autodiff()).sum().backward();
@@ -440,5 +586,26 @@ mod tests {
             let d = (da - db).abs().max().into_scalar::<f32>();
             assert!(d < 1e-4, "d{name} differs by {d}");
         }
+    }
+
+    #[test]
+    fn blocks_cover_each_rows_window_in_compact_columns() {
+        let w = Windows {
+            b: 1,
+            t: 3,
+            l: 60,
+            ranges: vec![[(0, 4), (40, 42)], [(1, 5), (41, 43)], [(0, 0), (42, 44)]],
+            slopes: vec![0.0],
+            qpos: vec![0.0; 3],
+            kpos: vec![0.0; 60],
+        };
+        let blocks = plan(&w);
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].runs, vec![(0, 5), (40, 44)]);
+        assert_eq!(blocks[0].width, 9);
+        assert_eq!(
+            blocks[0].segs,
+            vec![[(0, 4), (5, 7)], [(1, 5), (6, 8)], [(0, 0), (7, 9)]]
+        );
     }
 }

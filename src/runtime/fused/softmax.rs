@@ -41,57 +41,46 @@ fn softmax_grad_rows_impl(y: &[f32], dy: &mut [f32], n: usize) {
     }
 }
 
-/// Column runs `[a, b)` of a row.
-pub(crate) type Runs = [(usize, usize)];
+/// Visible column segments `[a, b)` of one row (an empty segment is `(0, 0)`).
+pub(crate) type Segments = [(usize, usize); 2];
 
 #[inline(always)]
-fn softmax_runs_impl(x: &[f32], y: &mut [f32], n: usize, runs: &Runs) {
-    for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
-        let max = runs
-            .iter()
-            .map(|&(a, b)| row_max(&xr[a..b]))
-            .fold(f32::NEG_INFINITY, f32::max);
-        yr.fill(0.0);
-        let mut sum = 0.0;
-        for &(a, b) in runs {
-            for (o, &v) in yr[a..b].iter_mut().zip(&xr[a..b]) {
-                *o = exp(v - max);
+fn softmax_segments_impl(s: &[f32], p: &mut [f32], n: usize, kb: &[f32], segs: &[Segments]) {
+    for ((sr, pr), seg) in s.chunks_exact(n).zip(p.chunks_exact_mut(n)).zip(segs) {
+        let mut max = f32::NEG_INFINITY;
+        for &(a, b) in seg {
+            for ((o, &v), &k) in pr[a..b].iter_mut().zip(&sr[a..b]).zip(&kb[a..b]) {
+                *o = v + k;
             }
-            sum += row_sum(&yr[a..b]);
+            max = max.max(row_max(&pr[a..b]));
         }
-        let inv = 1.0 / sum;
-        for &(a, b) in runs {
-            for o in &mut yr[a..b] {
+        let mut sum = 0.0;
+        for &(a, b) in seg {
+            for o in &mut pr[a..b] {
+                *o = exp(*o - max);
+            }
+            sum += row_sum(&pr[a..b]);
+        }
+        let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
+        let mut gap = 0;
+        for &(a, b) in seg {
+            if a == b {
+                continue;
+            }
+            pr[gap..a].fill(0.0);
+            for o in &mut pr[a..b] {
                 *o *= inv;
             }
+            gap = b;
         }
-    }
-}
-
-#[inline(always)]
-fn softmax_grad_runs_impl(y: &[f32], dy: &mut [f32], n: usize, runs: &Runs) {
-    for (yr, gr) in y.chunks_exact(n).zip(dy.chunks_exact_mut(n)) {
-        let dot: f32 = runs
-            .iter()
-            .map(|&(a, b)| row_dot(&yr[a..b], &gr[a..b]))
-            .sum();
-        for &(a, b) in runs {
-            for (g, &yv) in gr[a..b].iter_mut().zip(&yr[a..b]) {
-                *g = yv * (*g - dot);
-            }
-        }
+        pr[gap..].fill(0.0);
     }
 }
 
 simd_entry!(
-    /// Row-wise softmax of rows of length `n` over the columns in `runs` only; the other columns
-    /// of `y` are 0 (masked entries).
-    pub(crate) fn softmax_runs(x: &[f32], y: &mut [f32], n: usize, runs: &Runs) => softmax_runs_impl
-);
-simd_entry!(
-    /// [`softmax_grad_rows`] over the columns in `runs` only (elsewhere `y` is 0 and `dy` is
-    /// left as it is).
-    pub(crate) fn softmax_grad_runs(y: &[f32], dy: &mut [f32], n: usize, runs: &Runs) => softmax_grad_runs_impl
+    /// Row-wise softmax of `s + kb` (rows of length `n`, `kb` one additive bias per column) over
+    /// each row's visible `segs` (ascending, non-overlapping); every other column of `p` is 0.
+    pub(crate) fn softmax_segments(s: &[f32], p: &mut [f32], n: usize, kb: &[f32], segs: &[Segments]) => softmax_segments_impl
 );
 simd_entry!(
     /// Row-wise softmax of rows of length `n`.
