@@ -14,6 +14,7 @@ use crate::check::ir::{self, ActionSpace};
 use crate::envs::{Actions, StepBatch, VecEnv};
 use crate::lower;
 use crate::runtime::fused::chain::DenseChain;
+use crate::runtime::fused::fork::Fork;
 use crate::runtime::net::AgentModel;
 
 pub use super::buffers::transition::Replay;
@@ -120,6 +121,10 @@ pub struct Dqn {
     /// Whether a Q network that is a dense chain runs as one on the host (false only in the test
     /// that compares it with the autodiff path).
     host_chain: bool,
+    /// What evaluates the target network, built once per target update.
+    target_eval: Option<QNet>,
+    /// The helper thread that the host path splits each gradient step with.
+    fork: Option<Fork>,
 }
 
 impl Dqn {
@@ -165,6 +170,8 @@ impl Dqn {
             last_target_update: 0,
             grad_steps_per_iter,
             host_chain: true,
+            target_eval: None,
+            fork: Fork::new(),
             cfg,
         })
     }
@@ -245,32 +252,25 @@ impl Dqn {
             obs.extend_from_slice(&self.replay.obs[i * d..(i + 1) * d]);
             next.extend_from_slice(&self.replay.next_obs[i * d..(i + 1) * d]);
         }
-        let tq = self.q_values(&self.evaluator(&self.target), &next, bs);
+        if self.target_eval.is_none() {
+            self.target_eval = Some(self.evaluator(&self.target));
+        }
+        let model = self.model.take().expect("model");
+        if self.optim.takes_host_grads(&model)
+            && let Some(chain) = self.chain_of(&model)
+            && let Some(QNet::Chain(_)) = &self.target_eval
+        {
+            return self.host_train_step(model, chain, obs, next, &idx, progress);
+        }
+        let tnet = self.target_eval.as_ref().expect("target evaluator");
+        let tq = self.q_values(tnet, &next, bs);
         let online_next = if self.cfg.double {
-            let online = self.evaluator(self.model.as_ref().expect("model"));
+            let online = self.evaluator(&model);
             Some(self.q_values(&online, &next, bs))
         } else {
             None
         };
-        let targets: Vec<f32> = idx
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| {
-                let row = &tq[k * na..(k + 1) * na];
-                let next_q = match &online_next {
-                    Some(on) => row[argmax(&on[k * na..(k + 1) * na]) as usize],
-                    None => row.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
-                };
-                let nonterminal = if self.replay.terminal[i] { 0.0 } else { 1.0 };
-                self.replay.rewards[i] + self.cfg.gamma * nonterminal * next_q
-            })
-            .collect();
-        let model = self.model.take().expect("model");
-        if self.optim.takes_host_grads(&model)
-            && let Some(chain) = self.chain_of(&model)
-        {
-            return self.host_train_step(model, chain, obs, &idx, &targets, progress);
-        }
+        let targets = self.td_targets(&idx, &tq, online_next.as_deref());
         let dev = &self.device;
         let x = tensor(obs, [1, bs, d], dev);
         let start = tensor(vec![0.0; bs], [1, bs], dev);
@@ -298,19 +298,53 @@ impl Dqn {
         Ok((loss_v, q_mean))
     }
 
-    /// [`Dqn::train_step`] with the Q network as a host dense chain: the same loss
+    /// TD targets `r + γ·(1 − terminal)·Q_target(s', a*)` of the sampled transitions `idx`, from
+    /// the target network's next-state values `tq` and, for double DQN, the online network's
+    /// (`a*` is their argmax; otherwise the target's).
+    fn td_targets(&self, idx: &[usize], tq: &[f32], online_next: Option<&[f32]>) -> Vec<f32> {
+        let na = self.actions;
+        idx.iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let row = &tq[k * na..(k + 1) * na];
+                let next_q = match online_next {
+                    Some(on) => row[argmax(&on[k * na..(k + 1) * na]) as usize],
+                    None => row.iter().cloned().fold(f32::NEG_INFINITY, f32::max),
+                };
+                let nonterminal = if self.replay.terminal[i] { 0.0 } else { 1.0 };
+                self.replay.rewards[i] + self.cfg.gamma * nonterminal * next_q
+            })
+            .collect()
+    }
+
+    /// [`Dqn::train_step`] with the Q network and its target as host dense chains: the same loss
     /// `½·mean((Q(s, a) − y)²)`, its gradient back-propagated on the host and the host optimizer.
+    /// With a helper thread, the target's forward pass runs beside the online one, and each
+    /// layer's weight gradient beside its input gradient.
     fn host_train_step(
         &mut self,
         model: AgentModel,
         chain: DenseChain,
         obs: Vec<f32>,
+        next: Vec<f32>,
         idx: &[usize],
-        targets: &[f32],
         progress: f64,
     ) -> Result<(f32, f32), AlgoError> {
         let (bs, na) = (idx.len(), self.actions);
-        let (q, tape) = chain.train_forward(obs, bs);
+        let Some(QNet::Chain(target)) = &self.target_eval else {
+            unreachable!("host_train_step needs the target as a chain")
+        };
+        let double = self.cfg.double;
+        let next_values = || {
+            let online_next = double.then(|| chain.forward(next.clone(), bs));
+            (target.forward(next, bs), online_next)
+        };
+        let online = || chain.train_forward(obs, bs);
+        let ((tq, online_next), (q, tape)) = match &self.fork {
+            Some(fork) => fork.join(next_values, online),
+            None => (next_values(), online()),
+        };
+        let targets = self.td_targets(idx, &tq, online_next.as_deref());
         let mut dq = vec![0.0f32; bs * na];
         let (mut loss, mut q_sum) = (0.0f32, 0.0f32);
         for (k, &i) in idx.iter().enumerate() {
@@ -322,7 +356,7 @@ impl Dqn {
         }
         let loss = 0.5 * loss / bs as f32;
         let model = self.finite(model, loss)?;
-        let grads = chain.backward(tape, dq);
+        let grads = chain.backward(tape, dq, self.fork.as_ref());
         // The chain shares the parameter buffers: release them so that the optimizer updates
         // them in place.
         drop(chain);
@@ -351,7 +385,7 @@ enum QNet {
 }
 
 /// When `every` env steps have passed since `*last`, move the (inference-device) `target` toward
-/// the `online` model with [`soft_update`] and record the step.
+/// the `online` model with [`soft_update`] and record the step; returns whether it did.
 pub fn update_target_if_due(
     target: &mut AgentModel,
     online: &AgentModel,
@@ -359,13 +393,15 @@ pub fn update_target_if_due(
     env_steps: u64,
     last: &mut u64,
     every: u64,
-) {
-    if env_steps - *last >= every {
-        let online = online.valid();
-        let old = std::mem::replace(target, online.clone());
-        *target = soft_update(old, &online, tau);
-        *last = env_steps;
+) -> bool {
+    if env_steps - *last < every {
+        return false;
     }
+    let online = online.valid();
+    let old = std::mem::replace(target, online.clone());
+    *target = soft_update(old, &online, tau);
+    *last = env_steps;
+    true
 }
 
 /// `target ← τ·online + (1 − τ)·target`, pairing parameters by visit order (a copy of `online`
@@ -427,7 +463,7 @@ impl Algorithm for Dqn {
                 let (l, q) = self.train_step(progress)?;
                 losses = (losses.0 + l, losses.1 + q, losses.2 + 1);
             }
-            update_target_if_due(
+            let updated = update_target_if_due(
                 &mut self.target,
                 self.model.as_ref().expect("model"),
                 self.cfg.tau,
@@ -435,6 +471,9 @@ impl Algorithm for Dqn {
                 &mut self.last_target_update,
                 self.cfg.target_network_frequency,
             );
+            if updated {
+                self.target_eval = None;
+            }
         }
         let mut scalars = std::collections::BTreeMap::new();
         if losses.2 > 0 {
@@ -513,6 +552,7 @@ impl Algorithm for Dqn {
         self.replay = snap.replay.into_owned();
         self.stats = snap.stats.into_owned();
         self.target = target;
+        self.target_eval = None;
         self.model = Some(model);
         Ok(())
     }

@@ -21,6 +21,7 @@ mod backend;
 pub mod chain;
 pub mod cscan;
 pub mod dense;
+pub mod fork;
 pub mod gelu;
 mod gru;
 mod lstm;

@@ -11,6 +11,7 @@ use burn::module::ParamId;
 use burn::nn::Linear;
 
 use super::dense::DenseAct;
+use super::fork::Fork;
 use super::math::{Mat, add_column_sums, add_to_rows, product};
 use super::{f32s, plain_flex};
 
@@ -109,27 +110,50 @@ impl DenseChain {
     }
 
     /// Back-propagates `dy = ∂L/∂output` (`[rows, outputs]`) through the recorded pass: the
-    /// gradient of every parameter, by id.
-    pub fn backward(&self, tape: ChainTape, mut dy: Vec<f32>) -> Vec<(ParamId, Vec<f32>)> {
+    /// gradient of every parameter, by id. With `fork`, each layer's weight and bias gradients
+    /// are computed on the helper thread while this one computes the gradient of its input.
+    pub fn backward(
+        &self,
+        tape: ChainTape,
+        mut dy: Vec<f32>,
+        fork: Option<&Fork>,
+    ) -> Vec<(ParamId, Vec<f32>)> {
         let rows = tape.rows;
         let mut grads = Vec::with_capacity(2 * self.layers.len());
         for (i, l) in self.layers.iter().enumerate().rev() {
             l.act.grad(&tape.saved[i], &mut dy);
-            let dw = product(
-                Mat::transposed(&tape.inputs[i], rows, l.inputs),
-                Mat::rows(&dy, rows, l.outputs),
-            );
+            let (inputs, outputs, has_bias) = (l.inputs, l.outputs, l.b.is_some());
+            let (x, g) = (&tape.inputs[i], &dy);
+            let params = move || {
+                let dw = product(
+                    Mat::transposed(x, rows, inputs),
+                    Mat::rows(g, rows, outputs),
+                );
+                let db = has_bias.then(|| {
+                    let mut db = vec![0.0f32; outputs];
+                    add_column_sums(&mut db, g);
+                    db
+                });
+                (dw, db)
+            };
+            let input = || {
+                (i > 0).then(|| {
+                    product(
+                        Mat::rows(g, rows, outputs),
+                        Mat::transposed(f32s(&l.w), inputs, outputs),
+                    )
+                })
+            };
+            let ((dw, db), dx) = match fork {
+                Some(fork) if i > 0 => fork.join(params, input),
+                _ => (params(), input()),
+            };
             grads.push((l.ids.0, dw));
-            if let Some(id) = l.ids.1 {
-                let mut db = vec![0.0f32; l.outputs];
-                add_column_sums(&mut db, &dy);
+            if let (Some(id), Some(db)) = (l.ids.1, db) {
                 grads.push((id, db));
             }
-            if i > 0 {
-                dy = product(
-                    Mat::rows(&dy, rows, l.outputs),
-                    Mat::transposed(f32s(&l.w), l.inputs, l.outputs),
-                );
+            if let Some(dx) = dx {
+                dy = dx;
             }
         }
         grads
@@ -185,7 +209,12 @@ mod tests {
         let up = Tensor::<2>::random([rows, 3], Distribution::Normal(0.0, 1.0), &plain);
 
         let (y, tape) = chain.train_forward(values(x.clone()), rows);
-        let got = chain.backward(tape, values(up.clone()));
+        let got = chain.backward(tape, values(up.clone()), None);
+        // split with a helper thread: the same products, so the same bits
+        if let Some(fork) = super::super::fork::Fork::new() {
+            let (_, tape) = chain.train_forward(values(x.clone()), rows);
+            assert_eq!(chain.backward(tape, values(up.clone()), Some(&fork)), got);
+        }
 
         let mut h = x.autodiff();
         for (l, s) in layers.iter().zip(&spec) {
