@@ -123,6 +123,12 @@ pub struct Dqn {
     host_chain: bool,
     /// What evaluates the target network, built once per target update.
     target_eval: Option<QNet>,
+    /// The online Q network held on the host while the host path trains it: then the source of
+    /// truth, written back into `model` by [`Dqn::sync`] (at the end of each iteration and
+    /// before a target update).
+    online: Option<DenseChain>,
+    /// Whether `online` has steps that `model` lacks.
+    stale: bool,
     /// The helper thread that the host path splits each gradient step with.
     fork: Option<Fork>,
 }
@@ -171,6 +177,8 @@ impl Dqn {
             grad_steps_per_iter,
             host_chain: true,
             target_eval: None,
+            online: None,
+            stale: false,
             fork: Fork::new(),
             cfg,
         })
@@ -197,6 +205,10 @@ impl Dqn {
     fn q_values(&self, net: &QNet, obs: &[f32], rows: usize) -> Vec<f32> {
         let model = match net {
             QNet::Chain(c) => return c.forward(obs.to_vec(), rows),
+            QNet::Online => {
+                let online = self.online.as_ref().expect("host-held online network");
+                return online.forward(obs.to_vec(), rows);
+            }
             QNet::Model(m) => m,
         };
         let x = tensor(obs.to_vec(), [1, rows, self.obs_dim], &self.plain);
@@ -255,13 +267,18 @@ impl Dqn {
         if self.target_eval.is_none() {
             self.target_eval = Some(self.evaluator(&self.target));
         }
-        let model = self.model.take().expect("model");
-        if self.optim.takes_host_grads(&model)
-            && let Some(chain) = self.chain_of(&model)
+        if self.online.is_none()
             && let Some(QNet::Chain(_)) = &self.target_eval
         {
-            return self.host_train_step(model, chain, obs, next, &idx, progress);
+            let model = self.model.as_ref().expect("model");
+            if self.optim.takes_host_grads(model) {
+                self.online = self.chain_of(model);
+            }
         }
+        if self.online.is_some() {
+            return self.host_train_step(obs, next, &idx, progress);
+        }
+        let model = self.model.take().expect("model");
         let tnet = self.target_eval.as_ref().expect("target evaluator");
         let tq = self.q_values(tnet, &next, bs);
         let online_next = if self.cfg.double {
@@ -323,26 +340,26 @@ impl Dqn {
     /// layer's weight gradient beside its input gradient.
     fn host_train_step(
         &mut self,
-        model: AgentModel,
-        chain: DenseChain,
         obs: Vec<f32>,
         next: Vec<f32>,
         idx: &[usize],
         progress: f64,
     ) -> Result<(f32, f32), AlgoError> {
         let (bs, na) = (idx.len(), self.actions);
+        let mut chain = self.online.take().expect("host-held online network");
         let Some(QNet::Chain(target)) = &self.target_eval else {
             unreachable!("host_train_step needs the target as a chain")
         };
         let double = self.cfg.double;
+        let online = &chain;
         let next_values = || {
-            let online_next = double.then(|| chain.forward(next.clone(), bs));
+            let online_next = double.then(|| online.forward(next.clone(), bs));
             (target.forward(next, bs), online_next)
         };
-        let online = || chain.train_forward(obs, bs);
+        let train = || online.train_forward(obs, bs);
         let ((tq, online_next), (q, tape)) = match &self.fork {
-            Some(fork) => fork.join(next_values, online),
-            None => (next_values(), online()),
+            Some(fork) => fork.join(next_values, train),
+            None => (next_values(), train()),
         };
         let targets = self.td_targets(idx, &tq, online_next.as_deref());
         let mut dq = vec![0.0f32; bs * na];
@@ -355,14 +372,35 @@ impl Dqn {
             dq[at] = diff / bs as f32;
         }
         let loss = 0.5 * loss / bs as f32;
-        let model = self.finite(model, loss)?;
+        if !loss.is_finite() {
+            self.online = Some(chain);
+            return Err(AlgoError::NonFinite("td_loss".into(), loss, self.env_steps));
+        }
         let grads = chain.backward(tape, dq, self.fork.as_ref());
-        // The chain shares the parameter buffers: release them so that the optimizer updates
-        // them in place.
-        drop(chain);
-        let (model, _norm) = self.optim.apply_host(model, grads, progress);
-        self.model = Some(model);
+        self.optim.apply_host(chain.params_mut(), grads, progress);
+        self.online = Some(chain);
+        self.stale = true;
         Ok((loss, q_sum / bs as f32))
+    }
+
+    /// Writes the host-held online network's parameters back into `model`.
+    fn sync(&mut self) {
+        if !self.stale {
+            return;
+        }
+        let online = self.online.as_ref().expect("host-held online network");
+        let model = online.write_to(self.model.take().expect("model"));
+        super::optim::sweep_autodiff_graphs(&model);
+        self.model = Some(model);
+        self.stale = false;
+    }
+
+    /// What acts: the host-held online network, or an evaluator of the model.
+    fn actor(&self) -> QNet {
+        match self.online {
+            Some(_) => QNet::Online,
+            None => self.evaluator(self.model.as_ref().expect("model")),
+        }
     }
 
     /// `model` back when the TD loss is finite; otherwise the model is kept unchanged and the
@@ -380,6 +418,8 @@ impl Dqn {
 enum QNet {
     /// The network as a host dense chain.
     Chain(DenseChain),
+    /// The host-held online network ([`Dqn::online`]).
+    Online,
     /// A model on the inference device.
     Model(AgentModel),
 }
@@ -449,7 +489,7 @@ impl Algorithm for Dqn {
         let vec_steps =
             super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs);
         for _ in 0..self.grad_steps_per_iter {
-            let actor = self.evaluator(self.model.as_ref().expect("model"));
+            let actor = self.actor();
             for _ in 0..vec_steps {
                 self.act_and_store(&actor);
             }
@@ -460,8 +500,15 @@ impl Algorithm for Dqn {
             if self.env_steps >= self.cfg.learning_starts
                 && self.replay.len() >= self.cfg.batch_size
             {
-                let (l, q) = self.train_step(progress)?;
+                let step = self.train_step(progress);
+                if step.is_err() {
+                    self.sync();
+                }
+                let (l, q) = step?;
                 losses = (losses.0 + l, losses.1 + q, losses.2 + 1);
+            }
+            if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
+                self.sync();
             }
             let updated = update_target_if_due(
                 &mut self.target,
@@ -475,6 +522,7 @@ impl Algorithm for Dqn {
                 self.target_eval = None;
             }
         }
+        self.sync();
         let mut scalars = std::collections::BTreeMap::new();
         if losses.2 > 0 {
             scalars.insert("td_loss".into(), losses.0 / losses.2 as f32);
@@ -553,6 +601,8 @@ impl Algorithm for Dqn {
         self.stats = snap.stats.into_owned();
         self.target = target;
         self.target_eval = None;
+        self.online = None;
+        self.stale = false;
         self.model = Some(model);
         Ok(())
     }
@@ -598,12 +648,13 @@ agent a {
         for step in 0..6 {
             for d in [&mut host, &mut ops] {
                 for _ in 0..5 {
-                    let net = d.evaluator(d.model.as_ref().expect("model"));
+                    let net = d.actor();
                     d.act_and_store(&net);
                 }
             }
             let (lh, qh) = host.train_step(0.0).expect("host step");
             let (lo, qo) = ops.train_step(0.0).expect("autodiff step");
+            host.sync();
             assert!(
                 (lh - lo).abs() < 1e-4 * (1.0 + lo.abs()),
                 "step {step}: loss {lh} vs {lo}"

@@ -61,14 +61,7 @@ pub struct Optim {
     /// checkpoint written by the burn optimizer was restored (the run then stays on it so that no
     /// moment is lost).
     on_burn: bool,
-    /// [`Optim::apply_host`] calls so far (see [`SWEEP_EVERY`]).
-    host_steps: u64,
 }
-
-/// [`Optim::apply_host`] calls between sweeps of burn's autodiff graphs. Each update makes new
-/// tracked parameter tensors; without a backward pass (the host path has none) burn never frees
-/// the graph entries of the ones they replace: 7 KB per DQN step, 340 MB over a 500k-step run.
-const SWEEP_EVERY: u64 = 64;
 
 /// Magic prefix of [`HostAdam`]'s serialised state.
 const HOST_MAGIC: &[u8; 8] = b"MXADAM1\0";
@@ -100,7 +93,6 @@ impl Optim {
             lr,
             clip_norm,
             on_burn: false,
-            host_steps: 0,
         }
     }
 
@@ -167,31 +159,35 @@ impl Optim {
         !self.on_burn && on_host_backend(model)
     }
 
-    /// [`Optim::apply`] from gradients computed on the host (by parameter id); only where
-    /// [`Optim::takes_host_grads`] holds.
-    pub fn apply_host<M: Module>(
+    /// [`Optim::apply`] for parameters held on the host (`params`, by id, in the model's visit
+    /// order) from gradients computed there; only where [`Optim::takes_host_grads`] held for the
+    /// model they were read from. Returns the global gradient norm when clipping needed it.
+    pub fn apply_host(
         &mut self,
-        model: M,
+        params: Vec<(ParamId, &mut [f32])>,
         grads: Vec<(ParamId, Vec<f32>)>,
         progress: f64,
-    ) -> (M, f32) {
-        assert!(
-            self.takes_host_grads(&model),
-            "apply_host off the host optimizer"
-        );
+    ) -> Option<f32> {
+        assert!(!self.on_burn, "apply_host off the host optimizer");
         let lr = self.lr.at(progress) as f32;
-        let clip = self.clip_norm.map(|c| c as f32);
         let grads: HashMap<ParamId, Vec<f32>> = grads.into_iter().collect();
-        let (norm, scale) = clip_scale(
-            param_ids(&model).iter().filter_map(|(id, _)| grads.get(id)),
-            clip,
-        );
-        let model = self.host.update_all(model, grads, lr, scale);
-        self.host_steps += 1;
-        if self.host_steps.is_multiple_of(SWEEP_EVERY) {
-            sweep_autodiff_graphs(&model);
+        let (norm, scale) = match self.clip_norm {
+            Some(c) => {
+                let (norm, scale) = clip_scale(
+                    params.iter().filter_map(|(id, _)| grads.get(id)),
+                    Some(c as f32),
+                );
+                (Some(norm), scale)
+            }
+            None => (None, 1.0),
+        };
+        for (id, p) in params {
+            if let Some(g) = grads.get(&id) {
+                assert_eq!(p.len(), g.len(), "gradient and parameter sizes differ");
+                self.host.update(id, p, g, lr, scale);
+            }
         }
-        (model, norm)
+        norm
     }
 
     /// [`Optim::apply`] for an agent's model; on the host optimizer each network is updated on
@@ -217,8 +213,10 @@ impl Optim {
 
 /// Lets burn's autodiff runtime free the graph entries of tracked tensors that were dropped
 /// without a backward pass: it sweeps them only at the end of a `backward`, so this runs one on
-/// a one-element tensor of the model's device. Nothing happens off autodiff devices.
-fn sweep_autodiff_graphs<M: Module>(model: &M) {
+/// a one-element tensor of the model's device. Nothing happens off autodiff devices. (Each
+/// write of host-held parameters back into a model makes new tracked tensors; without a
+/// backward, burn never frees the entries of the ones they replace.)
+pub(crate) fn sweep_autodiff_graphs<M: Module>(model: &M) {
     if let Some(dev) = first_device(model).filter(|d| d.is_autodiff()) {
         let _ = Tensor::<1>::zeros([1], &dev)
             .require_grad()

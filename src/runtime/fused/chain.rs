@@ -4,21 +4,25 @@
 //! A DQN gradient step at batch 64 through a 4-120-84-2 network spent more time in per-op
 //! framework work (tensor creation, graph recording and traversal, gradient maps) than in its
 //! six matrix products. Here a training step is the products, the bias and activation passes and
-//! nothing else; the same kernels as the fused dense op do the arithmetic.
+//! nothing else; the same kernels as the fused dense op do the arithmetic. The chain holds its
+//! own copy of the parameters, which a host optimizer can update in place
+//! ([`DenseChain::params_mut`]) and [`DenseChain::write_to`] puts back into the model.
 
-use burn::backend::flex::FlexTensor;
-use burn::module::ParamId;
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::Linear;
+use burn::tensor::{Tensor, TensorData};
 
 use super::dense::DenseAct;
 use super::fork::Fork;
 use super::math::{Mat, add_column_sums, add_to_rows, product};
 use super::{f32s, plain_flex};
 
-/// One layer, `act(x·w + b)`, holding (shared, not copied) the parameter buffers.
+/// One layer, `act(x·w + b)`, with its own copy of the parameters.
 struct Layer {
-    w: FlexTensor,
-    b: Option<FlexTensor>,
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
     ids: (ParamId, Option<ParamId>),
     inputs: usize,
     outputs: usize,
@@ -44,11 +48,12 @@ impl DenseChain {
     /// tensor of the embedded CPU backend (then the caller keeps to burn ops).
     pub fn new(layers: &[(&Linear, &str)]) -> Option<DenseChain> {
         let mut out = Vec::with_capacity(layers.len());
+        let host = |t: Tensor<1>| plain_flex(t).map(|f| f32s(&f).to_vec());
         for (l, act) in layers {
-            let w = plain_flex(l.weight.val().inner())?;
             let [inputs, outputs] = l.weight.dims();
+            let w = host(l.weight.val().inner().reshape([inputs * outputs]))?;
             let b = match &l.bias {
-                Some(b) => Some(plain_flex(b.val().inner())?),
+                Some(b) => Some(host(b.val().inner())?),
                 None => None,
             };
             out.push(Layer {
@@ -66,6 +71,48 @@ impl DenseChain {
     /// Width of the input.
     pub fn inputs(&self) -> usize {
         self.layers.first().map_or(0, |l| l.inputs)
+    }
+
+    /// The parameters by id, in the model's visit order (each weight, then its bias).
+    pub fn params_mut(&mut self) -> Vec<(ParamId, &mut [f32])> {
+        let mut out = Vec::with_capacity(2 * self.layers.len());
+        for l in &mut self.layers {
+            out.push((l.ids.0, &mut l.w[..]));
+            if let (Some(id), Some(b)) = (l.ids.1, &mut l.b) {
+                out.push((id, &mut b[..]));
+            }
+        }
+        out
+    }
+
+    /// `model` with the chain's parameter values written into the parameters of the same ids
+    /// (tracked ones stay tracked).
+    pub fn write_to<M: Module>(&self, model: M) -> M {
+        struct Writer<'a>(HashMap<ParamId, &'a [f32]>);
+        impl ModuleMapper for Writer<'_> {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let (id, tensor, mapper) = param.consume();
+                let Some(values) = self.0.get(&id) else {
+                    return Param::from_mapped_value(id, tensor, mapper);
+                };
+                let (tracked, device, shape) =
+                    (tensor.is_require_grad(), tensor.device(), tensor.shape());
+                let mut t =
+                    Tensor::<D>::from_data(TensorData::new(values.to_vec(), shape), &device);
+                if tracked {
+                    t = t.require_grad();
+                }
+                Param::from_mapped_value(id, t, mapper)
+            }
+        }
+        let mut values = HashMap::new();
+        for l in &self.layers {
+            values.insert(l.ids.0, &l.w[..]);
+            if let (Some(id), Some(b)) = (l.ids.1, &l.b) {
+                values.insert(id, &b[..]);
+            }
+        }
+        model.map(&mut Writer(values))
     }
 
     /// `x: [rows, inputs]` (row-major) through every layer: `[rows, outputs]`.
@@ -94,10 +141,10 @@ impl DenseChain {
         for l in &self.layers {
             let mut z = product(
                 Mat::rows(&h, rows, l.inputs),
-                Mat::rows(f32s(&l.w), l.inputs, l.outputs),
+                Mat::rows(&l.w, l.inputs, l.outputs),
             );
             if let Some(b) = &l.b {
-                add_to_rows(&mut z, f32s(b));
+                add_to_rows(&mut z, b);
             }
             let (y, pre) = l.act.activate(z);
             if let Some(t) = tape.as_deref_mut() {
@@ -140,7 +187,7 @@ impl DenseChain {
                 (i > 0).then(|| {
                     product(
                         Mat::rows(g, rows, outputs),
-                        Mat::transposed(f32s(&l.w), inputs, outputs),
+                        Mat::transposed(&l.w, inputs, outputs),
                     )
                 })
             };
