@@ -377,7 +377,8 @@ impl Dqn {
             return Err(AlgoError::NonFinite("td_loss".into(), loss, self.env_steps));
         }
         let grads = chain.backward(tape, dq, self.fork.as_ref());
-        self.optim.apply_host(chain.params_mut(), grads, progress);
+        self.optim
+            .apply_host(chain.params_mut(), grads, progress, self.fork.as_ref());
         self.online = Some(chain);
         self.stale = true;
         Ok((loss, q_sum / bs as f32))

@@ -15,6 +15,7 @@ use burn::prelude::*;
 
 use crate::check::ir::{Args, Value};
 use crate::runtime::fused::adam::{AdamStep, adam_update};
+use crate::runtime::fused::fork::Fork;
 use crate::runtime::net::{AgentModel, Net};
 
 /// Learning rate: constant or linearly annealed over the run.
@@ -62,6 +63,9 @@ pub struct Optim {
     /// moment is lost).
     on_burn: bool,
 }
+
+/// Values from which [`HostAdam::update_split`] shares a parameter's update with the helper.
+const SPLIT_MIN: usize = 4096;
 
 /// Magic prefix of [`HostAdam`]'s serialised state.
 const HOST_MAGIC: &[u8; 8] = b"MXADAM1\0";
@@ -162,11 +166,13 @@ impl Optim {
     /// [`Optim::apply`] for parameters held on the host (`params`, by id, in the model's visit
     /// order) from gradients computed there; only where [`Optim::takes_host_grads`] held for the
     /// model they were read from. Returns the global gradient norm when clipping needed it.
+    /// With `fork`, large parameters are updated half on its helper thread.
     pub fn apply_host(
         &mut self,
         params: Vec<(ParamId, &mut [f32])>,
         grads: Vec<(ParamId, Vec<f32>)>,
         progress: f64,
+        fork: Option<&Fork>,
     ) -> Option<f32> {
         assert!(!self.on_burn, "apply_host off the host optimizer");
         let lr = self.lr.at(progress) as f32;
@@ -184,7 +190,7 @@ impl Optim {
         for (id, p) in params {
             if let Some(g) = grads.get(&id) {
                 assert_eq!(p.len(), g.len(), "gradient and parameter sizes differ");
-                self.host.update(id, p, g, lr, scale);
+                self.host.update_split(id, p, g, lr, scale, fork);
             }
         }
         norm
@@ -388,6 +394,20 @@ impl HostAdam {
 
     /// Updates `p` in place from gradient `g` (scaled by `scale`) and the parameter's moments.
     fn update(&mut self, id: ParamId, p: &mut [f32], g: &[f32], lr: f32, scale: f32) {
+        self.update_split(id, p, g, lr, scale, None);
+    }
+
+    /// [`HostAdam::update`]; with `fork`, a parameter of at least [`SPLIT_MIN`] values is
+    /// updated half on the helper thread (the update is elementwise, so the result is the same).
+    fn update_split(
+        &mut self,
+        id: ParamId,
+        p: &mut [f32],
+        g: &[f32],
+        lr: f32,
+        scale: f32,
+        fork: Option<&Fork>,
+    ) {
         let mo = self.moments.entry(id).or_insert_with(|| Moments {
             t: 0,
             m: vec![0.0; p.len()],
@@ -404,7 +424,20 @@ impl HostAdam {
             decay: 1.0 - lr * self.weight_decay.unwrap_or(0.0),
             grad_scale: scale,
         };
-        adam_update(p, g, &mut mo.m, &mut mo.v, step);
+        match fork {
+            Some(fork) if p.len() >= SPLIT_MIN => {
+                let half = p.len() / 2 / 8 * 8;
+                let (p0, p1) = p.split_at_mut(half);
+                let (g0, g1) = g.split_at(half);
+                let (m0, m1) = mo.m.split_at_mut(half);
+                let (v0, v1) = mo.v.split_at_mut(half);
+                fork.join(
+                    || adam_update(p1, g1, m1, v1, step),
+                    || adam_update(p0, g0, m0, v0, step),
+                );
+            }
+            _ => adam_update(p, g, &mut mo.m, &mut mo.v, step),
+        }
     }
 
     /// The moments as bytes (magic, count, then per parameter: id, steps, length, m, v).

@@ -153,3 +153,26 @@ agent a {
     assert_eq!(flat(&m1), flat(&m2));
     assert_eq!(one.host.moments, split.host.moments);
 }
+
+#[test]
+fn split_updates_equal_whole_ones() {
+    let Some(fork) = Fork::new() else { return };
+    let n = SPLIT_MIN + 37;
+    let grad = |step: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 13 + step * 7) % 29) as f32 / 14.0 - 1.0)
+            .collect()
+    };
+    let id = ParamId::new();
+    let (mut whole, mut split) = (HostAdam::new(1e-8, None), HostAdam::new(1e-8, None));
+    let (mut a, mut b) = (vec![0.5f32; n], vec![0.5f32; n]);
+    for step in 0..3 {
+        whole.update(id, &mut a, &grad(step), 1e-2, 1.0);
+        split.update_split(id, &mut b, &grad(step), 1e-2, 1.0, Some(&fork));
+    }
+    assert_eq!(a, b);
+    assert!(
+        a.iter().any(|&x| x != 0.5),
+        "the updates moved the parameter"
+    );
+}
