@@ -124,8 +124,8 @@ pub struct Dqn {
     /// What evaluates the target network, built once per target update.
     target_eval: Option<QNet>,
     /// The online Q network held on the host while the host path trains it: then the source of
-    /// truth, written back into `model` by [`Dqn::sync`] (at the end of each iteration and
-    /// before a target update).
+    /// truth, written back into `model` by [`Dqn::sync`] (at the end of each iteration, also one
+    /// that failed, and before a target update).
     online: Option<DenseChain>,
     /// Whether `online` has steps that `model` lacks.
     stale: bool,
@@ -404,6 +404,45 @@ impl Dqn {
         }
     }
 
+    /// One iteration's acting and gradient steps: the sums of the TD loss and the mean Q, and
+    /// the number of gradient steps.
+    fn grad_steps(&mut self, progress: f64) -> Result<(f32, f32, u32), AlgoError> {
+        let mut losses = (0.0, 0.0, 0u32);
+        let vec_steps =
+            super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs);
+        for _ in 0..self.grad_steps_per_iter {
+            let actor = self.actor();
+            for _ in 0..vec_steps {
+                self.act_and_store(&actor);
+            }
+            drop(actor);
+            if let Some(e) = self.env.failure() {
+                return Err(AlgoError::Env(e));
+            }
+            if self.env_steps >= self.cfg.learning_starts
+                && self.replay.len() >= self.cfg.batch_size
+            {
+                let (l, q) = self.train_step(progress)?;
+                losses = (losses.0 + l, losses.1 + q, losses.2 + 1);
+            }
+            if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
+                self.sync();
+            }
+            let updated = update_target_if_due(
+                &mut self.target,
+                self.model.as_ref().expect("model"),
+                self.cfg.tau,
+                self.env_steps,
+                &mut self.last_target_update,
+                self.cfg.target_network_frequency,
+            );
+            if updated {
+                self.target_eval = None;
+            }
+        }
+        Ok(losses)
+    }
+
     /// `model` back when the TD loss is finite; otherwise the model is kept unchanged and the
     /// loss reported as an error.
     fn finite(&mut self, model: AgentModel, loss: f32) -> Result<AgentModel, AlgoError> {
@@ -486,48 +525,14 @@ pub fn soft_update(target: AgentModel, online: &AgentModel, tau: f32) -> AgentMo
 impl Algorithm for Dqn {
     fn iterate(&mut self, progress: f64) -> Result<IterStats, AlgoError> {
         let before = self.env_steps;
-        let mut losses = (0.0, 0.0, 0u32);
-        let vec_steps =
-            super::common::vector_steps_per_round(self.cfg.train_frequency, self.cfg.num_envs);
-        for _ in 0..self.grad_steps_per_iter {
-            let actor = self.actor();
-            for _ in 0..vec_steps {
-                self.act_and_store(&actor);
-            }
-            drop(actor);
-            if let Some(e) = self.env.failure() {
-                return Err(AlgoError::Env(e));
-            }
-            if self.env_steps >= self.cfg.learning_starts
-                && self.replay.len() >= self.cfg.batch_size
-            {
-                let step = self.train_step(progress);
-                if step.is_err() {
-                    self.sync();
-                }
-                let (l, q) = step?;
-                losses = (losses.0 + l, losses.1 + q, losses.2 + 1);
-            }
-            if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
-                self.sync();
-            }
-            let updated = update_target_if_due(
-                &mut self.target,
-                self.model.as_ref().expect("model"),
-                self.cfg.tau,
-                self.env_steps,
-                &mut self.last_target_update,
-                self.cfg.target_network_frequency,
-            );
-            if updated {
-                self.target_eval = None;
-            }
-        }
+        let losses = self.grad_steps(progress);
+        // the model is current whenever the trainer can see it, also after an error
         self.sync();
+        let (loss_sum, q_sum, n) = losses?;
         let mut scalars = std::collections::BTreeMap::new();
-        if losses.2 > 0 {
-            scalars.insert("td_loss".into(), losses.0 / losses.2 as f32);
-            scalars.insert("q_mean".into(), losses.1 / losses.2 as f32);
+        if n > 0 {
+            scalars.insert("td_loss".into(), loss_sum / n as f32);
+            scalars.insert("q_mean".into(), q_sum / n as f32);
         }
         scalars.insert(
             "epsilon".into(),

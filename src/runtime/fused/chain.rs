@@ -44,8 +44,9 @@ pub struct ChainTape {
 }
 
 impl DenseChain {
-    /// The chain of `(linear, activation)` layers, or `None` when a parameter is not a plain f32
-    /// tensor of the embedded CPU backend (then the caller keeps to burn ops).
+    /// The chain of `(linear, activation)` layers, holding a copy of their parameters, or `None`
+    /// when a parameter is not a plain f32 tensor of the embedded CPU backend (then the caller
+    /// keeps to burn ops).
     pub fn new(layers: &[(&Linear, &str)]) -> Option<DenseChain> {
         let mut out = Vec::with_capacity(layers.len());
         let host = |t: Tensor<1>| plain_flex(t).map(|f| f32s(&f).to_vec());
