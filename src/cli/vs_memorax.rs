@@ -347,16 +347,19 @@ mod tests {
     fn measure_reports_the_childs_own_peak_memory() {
         let dir = std::env::temp_dir().join(format!("mx-vs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        // a child that touches ~64 MB
+        // a child that touches 256 MB
         let mut cmd = Command::new("python3");
-        cmd.args(["-c", "b = bytearray(64 * 1024 * 1024); print(len(b))"]);
+        cmd.args(["-c", "b = bytearray(256 * 1024 * 1024); print(len(b))"]);
         let f = measure(cmd, &dir, "t").expect("runs");
         assert!(f.ok);
-        assert_eq!(f.stdout.trim(), "67108864");
-        assert!(f.peak_rss_mb > 60.0, "peak {}", f.peak_rss_mb);
+        assert_eq!(f.stdout.trim(), "268435456");
+        assert!(f.peak_rss_mb > 250.0, "peak {}", f.peak_rss_mb);
+        // A child shares this process's memory until it execs (std spawns with a vfork-style
+        // clone), so its peak can include this test binary's resident set (tens of MB while
+        // other tests run): the bound for a trivial child is loose.
         let g = measure(Command::new("false"), &dir, "u").expect("runs");
         assert!(!g.ok);
-        assert!(g.peak_rss_mb < 60.0, "peak {}", g.peak_rss_mb);
+        assert!(g.peak_rss_mb < 200.0, "peak {}", g.peak_rss_mb);
         std::fs::remove_dir_all(&dir).ok();
     }
 
