@@ -72,7 +72,8 @@ impl Fork {
     }
 
     /// Runs `a` on the helper and `b` on the calling thread; returns both results once both are
-    /// done. A panic in either is resumed here after both have finished.
+    /// done. A panic in either is resumed here after both have finished. Not reentrant: neither
+    /// side may call `join` on the same fork.
     pub fn join<A: Send, B>(&self, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
         let mut ra: Option<A> = None;
         let slot = SendPtr(&mut ra as *mut Option<A>);
