@@ -309,7 +309,10 @@ impl Dqn {
         let loss_v = loss.clone().detach().into_scalar::<f32>();
         let loss = super::common::with_aux(loss, out.aux);
         let q_mean = q_sa.detach().mean().into_scalar::<f32>();
-        let model = self.finite(model, loss_v)?;
+        if let Err(e) = self.finite(loss_v) {
+            self.model = Some(model);
+            return Err(e);
+        }
         let (model, _norm) = self.optim.step(model, loss, progress);
         self.model = Some(model);
         Ok((loss_v, q_mean))
@@ -346,12 +349,11 @@ impl Dqn {
         progress: f64,
     ) -> Result<(f32, f32), AlgoError> {
         let (bs, na) = (idx.len(), self.actions);
-        let mut chain = self.online.take().expect("host-held online network");
+        let online = self.online.as_ref().expect("host-held online network");
         let Some(QNet::Chain(target)) = &self.target_eval else {
             unreachable!("host_train_step needs the target as a chain")
         };
         let double = self.cfg.double;
-        let online = &chain;
         let next_values = || {
             let online_next = double.then(|| online.forward(next.clone(), bs));
             (target.forward(next, bs), online_next)
@@ -372,14 +374,11 @@ impl Dqn {
             dq[at] = diff / bs as f32;
         }
         let loss = 0.5 * loss / bs as f32;
-        if !loss.is_finite() {
-            self.online = Some(chain);
-            return Err(AlgoError::NonFinite("td_loss".into(), loss, self.env_steps));
-        }
-        let grads = chain.backward(tape, dq, self.fork.as_ref());
+        self.finite(loss)?;
+        let grads = online.backward(tape, dq, self.fork.as_ref());
+        let chain = self.online.as_mut().expect("host-held online network");
         self.optim
             .apply_host(chain.params_mut(), grads, progress, self.fork.as_ref());
-        self.online = Some(chain);
         self.stale = true;
         Ok((loss, q_sum / bs as f32))
     }
@@ -425,7 +424,11 @@ impl Dqn {
                 let (l, q) = self.train_step(progress)?;
                 losses = (losses.0 + l, losses.1 + q, losses.2 + 1);
             }
-            if self.env_steps - self.last_target_update >= self.cfg.target_network_frequency {
+            if target_due(
+                self.env_steps,
+                self.last_target_update,
+                self.cfg.target_network_frequency,
+            ) {
                 self.sync();
             }
             let updated = update_target_if_due(
@@ -443,13 +446,11 @@ impl Dqn {
         Ok(losses)
     }
 
-    /// `model` back when the TD loss is finite; otherwise the model is kept unchanged and the
-    /// loss reported as an error.
-    fn finite(&mut self, model: AgentModel, loss: f32) -> Result<AgentModel, AlgoError> {
+    /// An error for a TD loss that is not finite (the caller keeps its parameters unchanged).
+    fn finite(&self, loss: f32) -> Result<(), AlgoError> {
         if loss.is_finite() {
-            return Ok(model);
+            return Ok(());
         }
-        self.model = Some(model);
         Err(AlgoError::NonFinite("td_loss".into(), loss, self.env_steps))
     }
 }
@@ -464,6 +465,11 @@ enum QNet {
     Model(AgentModel),
 }
 
+/// Whether a target update is due: `every` env steps have passed since the `last` one.
+pub fn target_due(env_steps: u64, last: u64, every: u64) -> bool {
+    env_steps - last >= every
+}
+
 /// When `every` env steps have passed since `*last`, move the (inference-device) `target` toward
 /// the `online` model with [`soft_update`] and record the step; returns whether it did.
 pub fn update_target_if_due(
@@ -474,7 +480,7 @@ pub fn update_target_if_due(
     last: &mut u64,
     every: u64,
 ) -> bool {
-    if env_steps - *last < every {
+    if !target_due(env_steps, *last, every) {
         return false;
     }
     let online = online.valid();

@@ -170,7 +170,7 @@ impl Attention {
             qpos: qpos.iter().map(|&p| p as f32).collect(),
             kpos: kpos.iter().map(|&p| p as f32).collect(),
         };
-        let device = x_device(&q);
+        let device = q.device();
 
         let (mut keys, mut values) = (k_all.clone(), v_all.clone());
         if let Some(mem) = memory {
@@ -318,10 +318,6 @@ impl Attention {
 /// The Flex tensor behind a tensor that [`Attention::steps_on_host`] accepted.
 fn flex<const D: usize>(t: Tensor<D>) -> FlexTensor {
     plain_flex(t).expect("plain Flex f32 tensor")
-}
-
-fn x_device(t: &Tensor<3>) -> Device {
-    t.device()
 }
 
 /// Host copy of a `[R, K]` tensor, row-major.
