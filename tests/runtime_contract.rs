@@ -56,6 +56,9 @@ fn attention_blocks() {
     }
     // window longer than the sequence
     contract(b::attention(8, 4, 16, "alibi"), 1e-5);
+    // heads 8 and 16 wide: the step's AVX2 kernel where the CPU has it
+    contract(b::attention(16, 2, 11, "alibi"), 1e-5);
+    contract(b::attention(32, 2, 5, "none"), 1e-5);
 }
 
 #[test]
@@ -75,6 +78,12 @@ fn segment_recurrence_block() {
     // GTrXL-like widths (heads of 12, width 48: vectorised and remainder lanes of the step path)
     contract(
         b::segment_recurrence(b::attention(48, 4, 5, "alibi"), 3),
+        1e-4,
+    );
+    // heads 16 wide (as in GTrXL): the step's AVX2 kernel, with memory rows scored in blocks
+    // of 8 and a remainder
+    contract(
+        b::segment_recurrence(b::attention(32, 2, 5, "alibi"), 11),
         1e-4,
     );
 }

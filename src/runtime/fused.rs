@@ -31,6 +31,7 @@ mod reference;
 pub mod scan;
 mod skinny;
 pub mod softmax;
+mod step_heads;
 
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Tensor};

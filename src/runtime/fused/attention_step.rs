@@ -124,13 +124,18 @@ pub(crate) fn attention_step(d: StepDims, x: &StepInputs<'_>) -> StepOut {
     let k = x.k.apply(x.x, b, f);
     let v = x.v.apply(x.x, b, f);
     let mut att = vec![0.0f32; b * f];
-    heads_entry(d, x, &q, &k, &v, &mut att);
+    if super::step_heads::available(d) {
+        super::step_heads::heads(d, x, &q, &k, &v, &mut att);
+    } else {
+        heads_portable(d, x, &q, &k, &v, &mut att);
+    }
     let y = x.o.apply(&att, b, f);
     StepOut { y, k, v }
 }
 
 simd_entry! {
-    fn heads_entry(
+    /// The heads of one step, portable (auto-vectorised where AVX2 is present).
+    pub(crate) fn heads_portable(
         d: StepDims,
         x: &StepInputs<'_>,
         q: &[f32],
