@@ -197,12 +197,13 @@ impl Optim {
     }
 
     /// [`Optim::apply`] for an agent's model; on the host optimizer each network is updated on
-    /// its own thread (see [`HostAdam::step_nets`]).
+    /// its own thread (see [`HostAdam::step_nets`]; two networks use `fork`'s helper when given).
     pub fn apply_nets(
         &mut self,
         model: AgentModel,
         grads: GradientsParams,
         progress: f64,
+        fork: Option<&Fork>,
     ) -> (AgentModel, f32) {
         if !self.takes_host_grads(&model)
             || model.nets.len() < 2
@@ -213,7 +214,7 @@ impl Optim {
         }
         let lr = self.lr.at(progress) as f32;
         let clip = self.clip_norm.map(|c| c as f32);
-        self.host.step_nets(model, grads, lr, clip)
+        self.host.step_nets(model, grads, lr, clip, fork)
     }
 }
 
@@ -314,14 +315,16 @@ impl HostAdam {
     }
 
     /// [`HostAdam::step`] for an agent's model with each network's parameters updated on its
-    /// own thread (the clipping norm is still global). Same result: every parameter's update
-    /// is independent of the others.
+    /// own thread (the clipping norm is still global): two networks on the caller's thread and
+    /// `fork`'s helper when given, otherwise one spawned thread per network beyond the first.
+    /// Same result: every parameter's update is independent of the others.
     pub fn step_nets(
         &mut self,
         model: AgentModel,
         mut grads: GradientsParams,
         lr: f32,
         clip: Option<f32>,
+        fork: Option<&Fork>,
     ) -> (AgentModel, f32) {
         let (mut host, norm, scale) = host_grads(param_ids(&model), &mut grads, clip);
         let AgentModel {
@@ -352,18 +355,29 @@ impl HostAdam {
             let net = adam.update_all(net, grads, lr, scale);
             (net, adam.moments)
         };
-        let done: Vec<(Net, HashMap<ParamId, Moments>)> = std::thread::scope(|s| {
-            let mut parts = parts.into_iter();
-            let first = parts.next();
-            let others: Vec<_> = parts.map(|p| s.spawn(move || update(p))).collect();
-            let mut done: Vec<_> = first.into_iter().map(update).collect();
-            done.extend(
-                others
-                    .into_iter()
-                    .map(|h| h.join().expect("optimizer thread")),
-            );
-            done
-        });
+        let done: Vec<(Net, HashMap<ParamId, Moments>)> = match (fork, parts.len()) {
+            (Some(fork), 2) => {
+                let mut parts = parts.into_iter();
+                let (first, second) = (parts.next(), parts.next());
+                let (b, a) = fork.join(
+                    || second.map(update).expect("second network"),
+                    || first.map(update).expect("first network"),
+                );
+                vec![a, b]
+            }
+            _ => std::thread::scope(|s| {
+                let mut parts = parts.into_iter();
+                let first = parts.next();
+                let others: Vec<_> = parts.map(|p| s.spawn(move || update(p))).collect();
+                let mut done: Vec<_> = first.into_iter().map(update).collect();
+                done.extend(
+                    others
+                        .into_iter()
+                        .map(|h| h.join().expect("optimizer thread")),
+                );
+                done
+            }),
+        };
         let mut nets = Vec::with_capacity(done.len());
         for (net, moments) in done {
             self.moments.extend(moments);

@@ -140,18 +140,21 @@ agent a {
         total
     };
     let a = args(&[("lr", 1e-3), ("clip_norm", 0.5)]);
-    let (mut one, mut split) = (Optim::new("adam", &a), Optim::new("adam", &a));
-    let (mut m1, mut m2) = (model.clone(), model);
-    for _ in 0..2 {
-        let g1 = GradientsParams::from_grads(loss(&m1).backward(), &m1);
-        let g2 = GradientsParams::from_grads(loss(&m2).backward(), &m2);
-        let (n1, n2);
-        (m1, n1) = one.apply(m1, g1, 0.0);
-        (m2, n2) = split.apply_nets(m2, g2, 0.0);
-        assert_eq!(n1, n2, "global norms");
+    // spawned threads, then the persistent helper
+    for fork in [None, Fork::new()] {
+        let (mut one, mut split) = (Optim::new("adam", &a), Optim::new("adam", &a));
+        let (mut m1, mut m2) = (model.clone(), model.clone());
+        for _ in 0..2 {
+            let g1 = GradientsParams::from_grads(loss(&m1).backward(), &m1);
+            let g2 = GradientsParams::from_grads(loss(&m2).backward(), &m2);
+            let (n1, n2);
+            (m1, n1) = one.apply(m1, g1, 0.0);
+            (m2, n2) = split.apply_nets(m2, g2, 0.0, fork.as_ref());
+            assert_eq!(n1, n2, "global norms");
+        }
+        assert_eq!(flat(&m1), flat(&m2));
+        assert_eq!(one.host.moments, split.host.moments);
     }
-    assert_eq!(flat(&m1), flat(&m2));
-    assert_eq!(one.host.moments, split.host.moments);
 }
 
 #[test]

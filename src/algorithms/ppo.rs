@@ -17,6 +17,7 @@ use crate::check::ir::{self, ActionSpace};
 use crate::envs::{Actions, StepBatch, VecEnv};
 use crate::lower;
 use crate::runtime::carry::Carry;
+use crate::runtime::fused::fork::Fork;
 use crate::runtime::net::AgentModel;
 
 use super::common::{
@@ -151,8 +152,9 @@ pub struct Ppo {
     intrinsic: Option<Intrinsic>,
     /// Agents per environment (1, or more for `ippo`/`irppo`: agents are extra batch columns).
     agents: usize,
-    /// Differentiate actor and critic on two threads (see [`loss::separable`]).
-    parallel: bool,
+    /// Helper thread that differentiates the critic beside the actor and updates one network's
+    /// parameters beside the other's (present when [`loss::separable`]).
+    fork: Option<Fork>,
 }
 
 impl Ppo {
@@ -183,7 +185,7 @@ impl Ppo {
             carries.insert(net, model.init_carry(net, cfg.num_envs, &plain));
         }
         let intrinsic = Intrinsic::new(agent, cfg.num_envs, cfg.epochs, cfg.minibatches, device)?;
-        let parallel = loss::separable(
+        let separable = loss::separable(
             agent,
             &loss::LossSpec {
                 actor,
@@ -196,7 +198,7 @@ impl Ppo {
             },
         );
         Ok(Ppo {
-            parallel,
+            fork: separable.then(Fork::new).flatten(),
             intrinsic,
             optim: Optim::new(&agent.optimizer, &agent.optimizer_args),
             cfg,
@@ -498,14 +500,16 @@ impl Algorithm for Ppo {
                     },
                 };
                 let (grads, scalars) =
-                    loss::minibatch_grads(&model, minibatch, &spec, self.parallel);
+                    loss::minibatch_grads(&model, minibatch, &spec, self.fork.as_ref());
                 for (k, v) in loss::SCALARS.iter().zip(&scalars) {
                     if !v.is_finite() {
                         return Err(AlgoError::NonFinite(k.to_string(), *v, self.env_steps));
                     }
                     *sums.entry(k.to_string()).or_default() += v;
                 }
-                let (m2, norm) = self.optim.apply_nets(model, grads, progress);
+                let (m2, norm) = self
+                    .optim
+                    .apply_nets(model, grads, progress, self.fork.as_ref());
                 model = m2;
                 *sums.entry("grad_norm".into()).or_default() += norm;
                 count += 1.0;

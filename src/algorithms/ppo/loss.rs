@@ -1,8 +1,8 @@
 //! PPO's clipped losses for one minibatch and their gradients. When actor and critic are separate
 //! networks with no parameters in common, their losses are independent: the two forward and
-//! backward passes then run on two threads (burn's autodiff keeps one graph per independent
-//! computation), and the gradients are merged before clipping, giving the same update as one
-//! joint backward pass.
+//! backward passes then run on two threads (the caller's and a persistent helper's; burn's
+//! autodiff keeps one graph per independent computation), and the gradients are merged before
+//! clipping, giving the same update as one joint backward pass.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
@@ -11,6 +11,7 @@ use burn::tensor::activation::log_softmax;
 
 use crate::check::ir::{self, ActionSpace};
 use crate::runtime::carry::Carry;
+use crate::runtime::fused::fork::Fork;
 use crate::runtime::net::{AgentModel, NetOut};
 
 use super::super::common::{add_aux, host, tensor, with_aux};
@@ -147,18 +148,19 @@ fn value_loss(values: Tensor<3>, mb: &Minibatch, spec: &LossSpec) -> Tensor<1> {
     }
 }
 
-/// Gradients of the PPO loss on one minibatch, and its diagnostics (see [`SCALARS`]).
+/// Gradients of the PPO loss on one minibatch, and its diagnostics (see [`SCALARS`]). With
+/// `fork` (only when [`separable`]), the critic's pass runs on the helper thread.
 pub(crate) fn minibatch_grads(
     model: &AgentModel,
     mb: Minibatch,
     spec: &LossSpec,
-    parallel: bool,
+    fork: Option<&Fork>,
 ) -> (GradientsParams, Vec<f32>) {
     let diagnostics = |pg: [Tensor<1>; 4], v: Tensor<1>| {
         let [pg_loss, ent, kl, clipfrac] = pg.map(|t| t.detach());
         host(Tensor::cat(vec![pg_loss, v.detach(), ent, kl, clipfrac], 0))
     };
-    if parallel {
+    if let Some(fork) = fork {
         let critic = |mb: &Minibatch| {
             let out = model.forward(
                 spec.critic.0,
@@ -171,21 +173,22 @@ pub(crate) fn minibatch_grads(
             let grads = GradientsParams::from_grads(loss.backward(), &model.nets[spec.critic.0]);
             (grads, v)
         };
-        let (mut grads, pg, (critic_grads, v)) = std::thread::scope(|s| {
-            let handle = s.spawn(|| critic(&mb));
-            let mut out = model.forward(
-                spec.actor.0,
-                mb.obs.clone(),
-                &mb.starts,
-                mb.actor_carry.clone(),
-            );
-            let aux = out.aux.take();
-            let (loss, pg) = policy_terms(model, &out, &mb, spec);
-            let loss = with_aux(loss, aux);
-            let grads = GradientsParams::from_grads(loss.backward(), &model.nets[spec.actor.0]);
-            let c = handle.join().expect("critic thread");
-            (grads, pg, c)
-        });
+        let ((critic_grads, v), (mut grads, pg)) = fork.join(
+            || critic(&mb),
+            || {
+                let mut out = model.forward(
+                    spec.actor.0,
+                    mb.obs.clone(),
+                    &mb.starts,
+                    mb.actor_carry.clone(),
+                );
+                let aux = out.aux.take();
+                let (loss, pg) = policy_terms(model, &out, &mb, spec);
+                let loss = with_aux(loss, aux);
+                let grads = GradientsParams::from_grads(loss.backward(), &model.nets[spec.actor.0]);
+                (grads, pg)
+            },
+        );
         merge_grads(&model.nets[spec.critic.0], critic_grads, &mut grads);
         (grads, diagnostics(pg, v))
     } else {
