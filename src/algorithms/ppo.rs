@@ -285,7 +285,8 @@ impl Ppo {
             r.starts.extend_from_slice(&self.batch.start);
             let obs = tensor(self.batch.obs.clone(), [1, n, f], &self.plain);
             let start = flags(&self.batch.start, &self.plain);
-            let actor_carry = self.carries[&self.actor.0].clone();
+            // moved out of the map (not cloned), so that the step can update its buffers in place
+            let actor_carry = self.carries.remove(&self.actor.0).expect("actor carry");
             let a_out = model.forward(self.actor.0, obs, &start, actor_carry);
             if jobs.is_none() {
                 r.values.extend(host(a_out.heads[self.critic.1].clone()));

@@ -18,7 +18,8 @@ use burn::prelude::*;
 
 use super::carry::Carry;
 use super::fused::attention::{Windows, attention};
-use super::fused::{f32s, plain_flex, plain_tensor};
+use super::fused::window::Window;
+use super::fused::{f32s, plain_flex, plain_flex_view, plain_from_flex, plain_tensor};
 use burn::backend::flex::FlexTensor;
 
 /// Multi-head attention over a sliding window of `ctx` past steps.
@@ -209,9 +210,9 @@ impl Attention {
 /// Segment memory for [`Attention::host_step`].
 struct HostMemory {
     /// `[B, C + M, F]` rows.
-    rows: FlexTensor,
+    rows: Window,
     /// `[B, C + M]` start flags.
-    starts: FlexTensor,
+    starts: Window,
     /// `M`.
     len: usize,
 }
@@ -229,19 +230,28 @@ impl Attention {
 
     /// One step on the host (see `fused::attention_step`): the output `[1, B, F]`, the new
     /// attention carry and, with segment memory, the new memory carry (this step's output and
-    /// start shifted in). Tensors are read in place.
+    /// start shifted in). Caches are read in place and advanced as windows (see
+    /// `fused::window`): in place when this step holds the only reference to them.
     fn host_step(
         &self,
         x: Tensor<3>,
         start: &Tensor<2>,
         carry: Carry,
-        memory: Option<&HostMemory>,
+        memory: Option<HostMemory>,
     ) -> (Tensor<3>, Carry, Option<Carry>) {
-        use super::fused::attention_step::{Proj, StepDims, StepInputs, attention_step, shift_in};
+        use super::fused::attention_step::{Proj, StepDims, StepInputs, attention_step};
         let [_, b, f] = x.dims();
         let c = self.ctx;
-        let leaves = carry.leaves();
-        let [k_cache, v_cache, cache_start] = [0, 1, 2].map(|i| flex(leaves[i].clone()));
+        let mut leaves = carry
+            .into_leaves()
+            .into_iter()
+            .map(|t| Window::new(plain_flex_view(t).expect("plain Flex f32 attention carry")));
+        let mut leaf = || {
+            leaves
+                .next()
+                .expect("attention carry: keys, values, starts")
+        };
+        let (k_cache, v_cache, cache_start) = (leaf(), leaf(), leaf());
         let (x, new_start) = (flex(x), flex(start.clone()));
         let weights = |l: &Linear| {
             let bias = match &l.bias {
@@ -256,17 +266,13 @@ impl Attention {
             weights(&self.v),
             weights(&self.o),
         );
-        let (k_cache, v_cache) = (f32s(&k_cache), f32s(&v_cache));
-        let (cache_start, new_start) = (f32s(&cache_start), f32s(&new_start));
+        let new_start = f32s(&new_start);
         // timeline starts: remembered steps (memory rows, else the cache), then this step
-        let (remembered, len) = match memory {
-            Some(mem) => (f32s(&mem.starts), c + mem.len),
-            None => (cache_start, c),
-        };
-        let mut starts = Vec::with_capacity(b * (len + 1));
-        for bi in 0..b {
-            starts.extend_from_slice(&remembered[bi * len..(bi + 1) * len]);
-            starts.push(new_start[bi]);
+        let remembered = memory.as_ref().map_or(&cache_start, |m| &m.starts);
+        let mut starts = Vec::with_capacity(b * (c + memory.as_ref().map_or(0, |m| m.len) + 1));
+        for (bi, &now) in new_start.iter().enumerate().take(b) {
+            starts.extend_from_slice(remembered.row(bi));
+            starts.push(now);
         }
         fn proj(p: &(FlexTensor, FlexTensor)) -> Proj<'_> {
             Proj {
@@ -279,16 +285,21 @@ impl Attention {
             f,
             h: self.heads,
             c,
-            m: memory.map_or(0, |m| m.len),
+            m: memory.as_ref().map_or(0, |m| m.len),
         };
+        let ((kc, k_stride), (vc, v_stride)) = (k_cache.rows(), v_cache.rows());
+        let (rows, rows_stride) = memory.as_ref().map_or((&[][..], 0), |m| m.rows.rows());
         let out = attention_step(
             d,
             &StepInputs {
                 x: f32s(&x),
-                k_cache,
-                v_cache,
+                k_cache: kc,
+                v_cache: vc,
+                k_stride,
+                v_stride,
                 starts: &starts,
-                rows: memory.map_or(&[][..], |m| f32s(&m.rows)),
+                rows,
+                rows_stride,
                 q: proj(&q),
                 k: proj(&k),
                 v: proj(&v),
@@ -297,18 +308,14 @@ impl Attention {
             },
         );
         let carry = Carry::Leaf(vec![
-            plain_tensor(shift_in(k_cache, b, c, f, &out.k), [b, c * f]),
-            plain_tensor(shift_in(v_cache, b, c, f, &out.v), [b, c * f]),
-            plain_tensor(shift_in(cache_start, b, c, 1, new_start), [b, c]),
+            plain_from_flex(k_cache.advance(&out.k, f)),
+            plain_from_flex(v_cache.advance(&out.v, f)),
+            plain_from_flex(cache_start.advance(new_start, 1)),
         ]);
         let memory = memory.map(|mem| {
-            let rows = c + mem.len;
             Carry::Leaf(vec![
-                plain_tensor(shift_in(f32s(&mem.rows), b, rows, f, &out.y), [b, rows * f]),
-                plain_tensor(
-                    shift_in(f32s(&mem.starts), b, rows, 1, new_start),
-                    [b, rows],
-                ),
+                plain_from_flex(mem.rows.advance(&out.y, f)),
+                plain_from_flex(mem.starts.advance(new_start, 1)),
             ])
         });
         (plain_tensor(out.y, [1, b, f]), carry, memory)
@@ -380,18 +387,25 @@ impl SegmentRecurrence {
         let [t_len, b, f] = x.dims();
         let (c, m) = (self.inner.ctx, self.memory);
         let rows_n = c + m;
-        let mem_leaf = carry.child(0);
         if self.inner.steps_on_host(&x) {
-            let leaves = mem_leaf.leaves();
+            // children moved out, so that the step can advance their buffers in place
+            let mut carry = carry;
+            let (mem_leaf, inner) = (carry.take_child(0), carry.take_child(1));
+            let mut leaves = mem_leaf
+                .into_leaves()
+                .into_iter()
+                .map(|t| Window::new(plain_flex_view(t).expect("plain Flex f32 memory carry")));
+            let mut leaf = || leaves.next().expect("memory carry: rows, starts");
             let mem = HostMemory {
-                rows: flex(leaves[0].clone()),
-                starts: flex(leaves[1].clone()),
+                rows: leaf(),
+                starts: leaf(),
                 len: m,
             };
-            let (y, inner, mem) = self.inner.host_step(x, start, carry.child(1), Some(&mem));
+            let (y, inner, mem) = self.inner.host_step(x, start, inner, Some(mem));
             let mem = mem.expect("memory carry of a step with memory");
             return (y, Carry::Tuple(vec![mem, inner]));
         }
+        let mem_leaf = carry.child(0);
         let mut rows = mem_leaf.leaves()[0].clone().reshape([b, rows_n, f]);
         let mut starts = host(mem_leaf.leaves()[1].clone());
         let mut inner = carry.child(1);

@@ -6,9 +6,10 @@
 use burn::prelude::*;
 
 /// The recurrent state of a block (and its children).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub enum Carry {
     /// No state.
+    #[default]
     Unit,
     /// State tensors of one block, each `[B, n]`.
     Leaf(Vec<Tensor<2>>),
@@ -46,6 +47,23 @@ impl Carry {
         match self {
             Carry::Tuple(cs) => cs.get(i).cloned().unwrap_or(Carry::Unit),
             _ => Carry::Unit,
+        }
+    }
+
+    /// Tuple child `i`, moved out (left `Unit`), so that its tensors are not shared with this
+    /// carry (or `Unit` when this carry is not a tuple).
+    pub fn take_child(&mut self, i: usize) -> Carry {
+        match self {
+            Carry::Tuple(cs) => cs.get_mut(i).map(std::mem::take).unwrap_or(Carry::Unit),
+            _ => Carry::Unit,
+        }
+    }
+
+    /// The leaf tensors, moved out (empty for non-leaves).
+    pub fn into_leaves(self) -> Vec<Tensor<2>> {
+        match self {
+            Carry::Leaf(ts) => ts,
+            _ => Vec::new(),
         }
     }
 

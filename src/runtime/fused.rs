@@ -32,6 +32,7 @@ pub mod scan;
 mod skinny;
 pub mod softmax;
 mod step_heads;
+pub(crate) mod window;
 
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Tensor};
@@ -166,22 +167,35 @@ fn check_shapes(
 /// (which copies a shared buffer, then again to realign it): the contiguous Flex tensor behind
 /// it, whose `as_slice` borrows the values. `None` for any other tensor.
 pub(crate) fn plain_flex<const D: usize>(t: Tensor<D>) -> Option<burn::backend::flex::FlexTensor> {
+    plain_flex_view(t).map(|ft| contiguous(&ft))
+}
+
+/// The Flex tensor behind a plain Flex f32 tensor as it is (possibly a strided view, sharing
+/// its buffer with nothing else when the tensor was the buffer's only owner).
+pub(crate) fn plain_flex_view<const D: usize>(
+    t: Tensor<D>,
+) -> Option<burn::backend::flex::FlexTensor> {
     use burn::backend::{BackendTensor, DispatchTensorKind};
     if t.dtype() != DType::F32 {
         return None;
     }
     match t.into_dispatch().kind {
-        DispatchTensorKind::Flex(BackendTensor::Float(ft)) => Some(contiguous(&ft)),
+        DispatchTensorKind::Flex(BackendTensor::Float(ft)) => Some(ft),
         _ => None,
     }
 }
 
 /// A plain Flex tensor of `shape` owning `data` (no copy).
 pub(crate) fn plain_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
+    let ft = burn::backend::flex::FlexTensor::from_data(burn::tensor::TensorData::new(data, shape));
+    plain_from_flex(ft)
+}
+
+/// A plain tensor around a Flex tensor (no copy; views stay views).
+pub(crate) fn plain_from_flex<const D: usize>(ft: burn::backend::flex::FlexTensor) -> Tensor<D> {
     use burn::backend::{
         BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind,
     };
-    let ft = burn::backend::flex::FlexTensor::from_data(burn::tensor::TensorData::new(data, shape));
     Tensor::from_dispatch(DispatchTensor {
         kind: DispatchTensorKind::Flex(BackendTensor::Float(ft)),
         autodiff: DispatchAutodiffContext::Disabled,

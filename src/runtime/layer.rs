@@ -226,9 +226,9 @@ impl Layer {
             Layer::Ffn(f) => (f.forward(x), carry),
             Layer::Seq(s) => {
                 let mut out = Vec::with_capacity(s.layers.len());
-                let mut x = x;
+                let (mut x, mut carry) = (x, carry);
                 for (i, l) in s.layers.iter().enumerate() {
-                    let (y, c) = l.forward(x, start, carry.child(i), ctx);
+                    let (y, c) = l.forward(x, start, carry.take_child(i), ctx);
                     x = y;
                     out.push(c);
                 }

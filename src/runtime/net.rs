@@ -76,8 +76,10 @@ impl AgentModel {
             obs
         };
         let n = &self.nets[net];
-        let (x, c_enc) = n.encoder.forward(obs, start, carry.child(0), &ctx);
-        let (x, c_torso) = n.torso.forward(x, start, carry.child(1), &ctx);
+        // children moved out: a step can then update a carry's buffers in place
+        let mut carry = carry;
+        let (x, c_enc) = n.encoder.forward(obs, start, carry.take_child(0), &ctx);
+        let (x, c_torso) = n.torso.forward(x, start, carry.take_child(1), &ctx);
         let heads = n.heads.iter().map(|h| h.forward(x.clone())).collect();
         let aux = ctx.aux.into_inner().into_iter().reduce(|a, b| a + b);
         NetOut {

@@ -107,10 +107,16 @@ pub fn contract_with(block: Block, tol: f32, through_time: bool) {
     let s = starts(&dev);
     let (y_full, c_full) = run(&layer, &shared, x.clone(), &s, c0.clone());
     assert_eq!(y_full.dims(), [T, B, block.output], "{name}: output shape");
-    // one step at a time
+    // one step at a time; a carry kept from the middle (as a rollout keeps its start) must not
+    // change when later steps update their own carries' buffers in place
     let mut c = c0.clone();
     let mut ys = Vec::new();
+    let mut kept = None;
     for t in 0..T {
+        if t == T / 2 {
+            let copy = c.clone().map(&mut |t| Tensor::from_data(t.to_data(), &dev));
+            kept = Some((c.clone(), copy));
+        }
         let (y, c2) = run(
             &layer,
             &shared,
@@ -124,6 +130,12 @@ pub fn contract_with(block: Block, tol: f32, through_time: bool) {
     let y_step = Tensor::cat(ys, 0);
     let d = max_diff(y_full.clone(), y_step);
     assert!(d <= tol, "{name}: stepwise differs from sequence by {d}");
+    let (kept, copy) = kept.expect("a carry kept mid-sequence");
+    assert_eq!(
+        carry_diff(&kept, &copy),
+        0.0,
+        "{name}: stepping changed a carry kept from an earlier step"
+    );
     assert!(
         carry_diff(&c, &c_full) <= tol,
         "{name}: stepwise final carry differs"

@@ -57,15 +57,22 @@ impl Proj<'_> {
 pub(crate) struct StepInputs<'a> {
     /// Input rows `[B, F]`.
     pub x: &'a [f32],
-    /// Projected keys of the last `C` steps `[B, C, F]`.
+    /// Projected keys of the last `C` steps: batch row `b`'s `[C, F]` at `b · k_stride`.
     pub k_cache: &'a [f32],
-    /// Projected values of the last `C` steps `[B, C, F]`.
+    /// Projected values of the last `C` steps: batch row `b`'s `[C, F]` at `b · v_stride`.
     pub v_cache: &'a [f32],
+    /// Distance between batch rows of `k_cache` (`C·F` when packed).
+    pub k_stride: usize,
+    /// Distance between batch rows of `v_cache`.
+    pub v_stride: usize,
     /// Start flags of the timeline `[B, P + 1]`: the `P` remembered steps (`C + M` memory rows
     /// with memory, else the `C` cached steps), then this step.
     pub starts: &'a [f32],
-    /// Memory rows `[B, C + M, F]` (the first `M` are visible to this step); empty without memory.
+    /// Memory rows: batch row `b`'s `[C + M, F]` at `b · rows_stride` (the first `M` are visible
+    /// to this step); empty without memory.
     pub rows: &'a [f32],
+    /// Distance between batch rows of `rows` (`(C + M)·F` when packed).
+    pub rows_stride: usize,
     /// Query, key, value and output projections.
     pub q: Proj<'a>,
     /// Key projection.
@@ -96,15 +103,12 @@ pub(crate) fn attention_step(d: StepDims, x: &StepInputs<'_>) -> StepOut {
         "attention step: width not divisible by heads"
     );
     assert_eq!(x.x.len(), b * f, "attention step: input must be [B, F]");
-    assert_eq!(
-        x.k_cache.len(),
-        b * d.c * f,
-        "attention step: cache must be [B, C, F]"
-    );
-    assert_eq!(
-        x.v_cache.len(),
-        x.k_cache.len(),
-        "attention step: caches differ"
+    let covers = |len: usize, stride: usize, rows: usize| {
+        b == 0 || (stride >= rows * f && len >= (b - 1) * stride + rows * f)
+    };
+    assert!(
+        covers(x.k_cache.len(), x.k_stride, d.c) && covers(x.v_cache.len(), x.v_stride, d.c),
+        "attention step: caches must hold [C, F] per batch row"
     );
     // remembered steps: `C + M` memory rows with memory, else the `C` cached steps
     let p = d.c + d.m;
@@ -114,10 +118,9 @@ pub(crate) fn attention_step(d: StepDims, x: &StepInputs<'_>) -> StepOut {
         "attention step: starts must be [B, P + 1]"
     );
     if d.m > 0 {
-        assert_eq!(
-            x.rows.len(),
-            b * (d.c + d.m) * f,
-            "attention step: rows [B, C + M, F]"
+        assert!(
+            covers(x.rows.len(), x.rows_stride, d.c + d.m),
+            "attention step: rows must hold [C + M, F] per batch row"
         );
     }
     let q = x.q.apply(x.x, b, f);
@@ -168,7 +171,7 @@ fn heads_impl(
         // keys before the last episode start (inclusive) belong to other episodes
         let first = (0..=p).rev().find(|&j| tl[j] > 0.5).unwrap_or(0);
         let rows = if m > 0 {
-            &x.rows[bi * (c + m) * f..(bi * (c + m) + m) * f]
+            &x.rows[bi * x.rows_stride..bi * x.rows_stride + m * f]
         } else {
             &[][..]
         };
@@ -195,7 +198,7 @@ fn heads_impl(
             let cache_from = first.saturating_sub(m);
             for j in cache_from..=c {
                 let key = if j < c {
-                    &x.k_cache[(bi * c + j) * f + hs..(bi * c + j) * f + hs + dh]
+                    &x.k_cache[bi * x.k_stride + j * f + hs..bi * x.k_stride + j * f + hs + dh]
                 } else {
                     &k_new[bi * f + hs..bi * f + hs + dh]
                 };
@@ -214,7 +217,7 @@ fn heads_impl(
             for j in cache_from..=c {
                 let a = s[m + j] * inv;
                 let val = if j < c {
-                    &x.v_cache[(bi * c + j) * f + hs..(bi * c + j) * f + hs + dh]
+                    &x.v_cache[bi * x.v_stride + j * f + hs..bi * x.v_stride + j * f + hs + dh]
                 } else {
                     &v_new[bi * f + hs..bi * f + hs + dh]
                 };
@@ -249,15 +252,4 @@ fn heads_impl(
 /// ALiBi's distance penalty per step for head `hi` of `heads`: `2^(−8 (hi + 1) / heads)`.
 pub(crate) fn alibi_slope(hi: usize, heads: usize) -> f32 {
     2f32.powf(-8.0 * (hi + 1) as f32 / heads as f32)
-}
-
-/// Each batch row of `buf` (`rows` rows of `width`) without its oldest row, with `new`'s row
-/// (`width` values per batch row) appended.
-pub(crate) fn shift_in(buf: &[f32], b: usize, rows: usize, width: usize, new: &[f32]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(buf.len());
-    for bi in 0..b {
-        out.extend_from_slice(&buf[(bi * rows + 1) * width..(bi + 1) * rows * width]);
-        out.extend_from_slice(&new[bi * width..(bi + 1) * width]);
-    }
-    out
 }

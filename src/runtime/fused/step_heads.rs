@@ -49,9 +49,12 @@ pub(crate) fn heads(
     for (buf, len) in [(q, b * f), (k_new, b * f), (v_new, b * f), (&*att, b * f)] {
         assert!(buf.len() >= len, "step heads: row buffers must be [B, F]");
     }
+    let covers = |len: usize, stride: usize, rows: usize| {
+        b == 0 || (stride >= rows * f && len >= (b - 1) * stride + rows * f)
+    };
     assert!(
-        x.k_cache.len() >= b * c * f && x.v_cache.len() >= b * c * f,
-        "step heads: caches must be [B, C, F]"
+        covers(x.k_cache.len(), x.k_stride, c) && covers(x.v_cache.len(), x.v_stride, c),
+        "step heads: caches must hold [C, F] per batch row"
     );
     assert!(
         x.starts.len() >= b * (c + m + 1),
@@ -59,8 +62,8 @@ pub(crate) fn heads(
     );
     if m > 0 {
         assert!(
-            x.rows.len() >= b * (c + m) * f,
-            "step heads: rows must be [B, C + M, F]"
+            covers(x.rows.len(), x.rows_stride, c + m),
+            "step heads: rows must hold [C + M, F] per batch row"
         );
     }
     assert!(
@@ -232,16 +235,16 @@ unsafe fn avx2(
         // keys before the last episode start (inclusive) belong to other episodes
         let first = (0..=p).rev().find(|&j| tl[j] > 0.5).unwrap_or(0);
         let (mem_from, cache_from) = (first.min(m), first.saturating_sub(m));
-        let row_of = |cache: &[f32], new: &[f32], j: usize| -> *const f32 {
+        let row_of = |cache: &[f32], stride: usize, new: &[f32], j: usize| -> *const f32 {
             if j < c {
-                cache[(bi * c + j) * f..].as_ptr()
+                cache[bi * stride + j * f..].as_ptr()
             } else {
                 new[bi * f..].as_ptr()
             }
         };
-        let key = |j: usize| row_of(x.k_cache, k_new, j);
-        let val = |j: usize| row_of(x.v_cache, v_new, j);
-        let rows = |j: usize| x.rows[(bi * (c + m) + j) * f..].as_ptr();
+        let key = |j: usize| row_of(x.k_cache, x.k_stride, k_new, j);
+        let val = |j: usize| row_of(x.v_cache, x.v_stride, v_new, j);
+        let rows = |j: usize| x.rows[bi * x.rows_stride + j * f..].as_ptr();
         let qrow = &q[bi * f..(bi + 1) * f];
         for hi in 0..h {
             let hs = hi * dh;
@@ -390,6 +393,9 @@ mod tests {
                         x: &q,
                         k_cache: &kc,
                         v_cache: &vc,
+                        k_stride: c * f,
+                        v_stride: c * f,
+                        rows_stride: (c + m) * f,
                         starts: &starts,
                         rows: if m > 0 { &rows } else { &[] },
                         q: Proj { w: &wk, bias: &bk },
