@@ -242,16 +242,7 @@ impl Attention {
         use super::fused::attention_step::{Proj, StepDims, StepInputs, attention_step};
         let [_, b, f] = x.dims();
         let c = self.ctx;
-        let mut leaves = carry
-            .into_leaves()
-            .into_iter()
-            .map(|t| Window::new(plain_flex_view(t).expect("plain Flex f32 attention carry")));
-        let mut leaf = || {
-            leaves
-                .next()
-                .expect("attention carry: keys, values, starts")
-        };
-        let (k_cache, v_cache, cache_start) = (leaf(), leaf(), leaf());
+        let [k_cache, v_cache, cache_start] = windows(carry, "attention carry");
         let (x, new_start) = (flex(x), flex(start.clone()));
         let weights = |l: &Linear| {
             let bias = match &l.bias {
@@ -320,6 +311,16 @@ impl Attention {
         });
         (plain_tensor(out.y, [1, b, f]), carry, memory)
     }
+}
+
+/// The `N` leaves of a step's carry as windows (see `fused::window`), moved out of it.
+fn windows<const N: usize>(carry: Carry, what: &str) -> [Window; N] {
+    let leaves = carry.into_leaves();
+    assert_eq!(leaves.len(), N, "{what}: expected {N} tensors");
+    let mut it = leaves
+        .into_iter()
+        .map(|t| Window::new(plain_flex_view(t).expect("plain Flex f32 carry")));
+    std::array::from_fn(|_| it.next().expect("counted above"))
 }
 
 /// The Flex tensor behind a tensor that [`Attention::steps_on_host`] accepted.
@@ -391,14 +392,10 @@ impl SegmentRecurrence {
             // children moved out, so that the step can advance their buffers in place
             let mut carry = carry;
             let (mem_leaf, inner) = (carry.take_child(0), carry.take_child(1));
-            let mut leaves = mem_leaf
-                .into_leaves()
-                .into_iter()
-                .map(|t| Window::new(plain_flex_view(t).expect("plain Flex f32 memory carry")));
-            let mut leaf = || leaves.next().expect("memory carry: rows, starts");
+            let [rows, starts] = windows(mem_leaf, "segment-memory carry");
             let mem = HostMemory {
-                rows: leaf(),
-                starts: leaf(),
+                rows,
+                starts,
                 len: m,
             };
             let (y, inner, mem) = self.inner.host_step(x, start, inner, Some(mem));
