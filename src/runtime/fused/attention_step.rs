@@ -167,9 +167,7 @@ fn heads_impl(
     let mut u = vec![0.0f32; f];
     let mut rbar = vec![0.0f32; f];
     for bi in 0..d.b {
-        let tl = &x.starts[bi * (p + 1)..(bi + 1) * (p + 1)];
-        // keys before the last episode start (inclusive) belong to other episodes
-        let first = (0..=p).rev().find(|&j| tl[j] > 0.5).unwrap_or(0);
+        let (mem_from, cache_from) = visible_from(d, x.starts, bi);
         let rows = if m > 0 {
             &x.rows[bi * x.rows_stride..bi * x.rows_stride + m * f]
         } else {
@@ -181,7 +179,6 @@ fn heads_impl(
             let qh = &q[bi * f + hs..bi * f + hs + dh];
             let mut max = f32::NEG_INFINITY;
             // memory rows, through the key weights
-            let mem_from = first.min(m);
             if mem_from < m {
                 for (i, ui) in u.iter_mut().enumerate() {
                     *ui = dot(&x.k.w[i * f + hs..i * f + hs + dh], qh);
@@ -195,7 +192,6 @@ fn heads_impl(
                 }
             }
             // cached steps and this one
-            let cache_from = first.saturating_sub(m);
             for j in cache_from..=c {
                 let key = if j < c {
                     &x.k_cache[bi * x.k_stride + j * f + hs..bi * x.k_stride + j * f + hs + dh]
@@ -247,6 +243,16 @@ fn heads_impl(
             }
         }
     }
+}
+
+/// Where batch row `bi`'s visible keys begin on its timeline (`starts`: `[B, M + C + 1]`):
+/// `(first visible memory row, first visible cache slot)`. Keys before the last episode start
+/// (inclusive) belong to other episodes.
+pub(crate) fn visible_from(d: StepDims, starts: &[f32], bi: usize) -> (usize, usize) {
+    let p = d.m + d.c;
+    let tl = &starts[bi * (p + 1)..(bi + 1) * (p + 1)];
+    let first = (0..=p).rev().find(|&j| tl[j] > 0.5).unwrap_or(0);
+    (first.min(d.m), first.saturating_sub(d.m))
 }
 
 /// ALiBi's distance penalty per step for head `hi` of `heads`: `2^(−8 (hi + 1) / heads)`.

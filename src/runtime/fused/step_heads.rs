@@ -11,7 +11,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use super::attention_step::{StepDims, StepInputs, alibi_slope};
+use super::attention_step::{StepDims, StepInputs, alibi_slope, visible_from};
 use super::math;
 
 /// Whether [`heads`] can run here: AVX2 and FMA, and heads a multiple of 8 wide.
@@ -231,10 +231,7 @@ unsafe fn avx2(
     let mut u = vec![0.0f32; f];
     let mut rbar = vec![0.0f32; f];
     for bi in 0..d.b {
-        let tl = &x.starts[bi * (p + 1)..(bi + 1) * (p + 1)];
-        // keys before the last episode start (inclusive) belong to other episodes
-        let first = (0..=p).rev().find(|&j| tl[j] > 0.5).unwrap_or(0);
-        let (mem_from, cache_from) = (first.min(m), first.saturating_sub(m));
+        let (mem_from, cache_from) = visible_from(d, x.starts, bi);
         let row_of = |cache: &[f32], stride: usize, new: &[f32], j: usize| -> *const f32 {
             if j < c {
                 cache[bi * stride + j * f..].as_ptr()
