@@ -77,7 +77,8 @@ impl Window {
         );
         // batch row 0's window starts at column `col` of a buffer of `b` rows of `stride`
         let col = self.offset % self.stride.max(1);
-        let fits = self.offset < self.stride
+        let fits = b > 0
+            && self.offset < self.stride
             && col + len + w <= self.stride
             && self.t.storage::<f32>().len() >= (b - 1) * self.stride + col + len + w;
         if fits && let Some(data) = self.t.try_storage_mut::<f32>() {
@@ -164,6 +165,12 @@ mod tests {
         for (t, v) in kept {
             assert_eq!(values(&t), v, "a shared carry must not change");
         }
+    }
+
+    #[test]
+    fn an_empty_batch_advances() {
+        let t = Window::new(plain(Vec::new(), [0, 6])).advance(&[], 2);
+        assert_eq!(t.shape().to_vec(), vec![0, 6]);
     }
 
     #[test]
