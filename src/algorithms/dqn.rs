@@ -429,17 +429,14 @@ impl Dqn {
                 self.last_target_update,
                 self.cfg.target_network_frequency,
             ) {
+                // the host-held network's steps go into the model before the target copies it
                 self.sync();
-            }
-            let updated = update_target_if_due(
-                &mut self.target,
-                self.model.as_ref().expect("model"),
-                self.cfg.tau,
-                self.env_steps,
-                &mut self.last_target_update,
-                self.cfg.target_network_frequency,
-            );
-            if updated {
+                move_target(
+                    &mut self.target,
+                    self.model.as_ref().expect("model"),
+                    self.cfg.tau,
+                );
+                self.last_target_update = self.env_steps;
                 self.target_eval = None;
             }
         }
@@ -466,12 +463,12 @@ enum QNet {
 }
 
 /// Whether a target update is due: `every` env steps have passed since the `last` one.
-pub fn target_due(env_steps: u64, last: u64, every: u64) -> bool {
+fn target_due(env_steps: u64, last: u64, every: u64) -> bool {
     env_steps - last >= every
 }
 
 /// When `every` env steps have passed since `*last`, move the (inference-device) `target` toward
-/// the `online` model with [`soft_update`] and record the step; returns whether it did.
+/// the `online` model ([`move_target`]) and record the step.
 pub fn update_target_if_due(
     target: &mut AgentModel,
     online: &AgentModel,
@@ -479,15 +476,18 @@ pub fn update_target_if_due(
     env_steps: u64,
     last: &mut u64,
     every: u64,
-) -> bool {
-    if !target_due(env_steps, *last, every) {
-        return false;
+) {
+    if target_due(env_steps, *last, every) {
+        move_target(target, online, tau);
+        *last = env_steps;
     }
+}
+
+/// Move the (inference-device) `target` toward the `online` model with [`soft_update`].
+fn move_target(target: &mut AgentModel, online: &AgentModel, tau: f32) {
     let online = online.valid();
     let old = std::mem::replace(target, online.clone());
     *target = soft_update(old, &online, tau);
-    *last = env_steps;
-    true
 }
 
 /// `target ← τ·online + (1 − τ)·target`, pairing parameters by visit order (a copy of `online`
