@@ -75,15 +75,15 @@ impl Window {
             w > 0 && len.is_multiple_of(w) && new.len() == b * w,
             "window: new rows must be [B, w] with w dividing the window"
         );
-        // batch row 0's window starts at column `col` of a buffer of `b` rows of `stride`
-        let col = self.offset % self.stride.max(1);
+        // room: batch row 0's window and one more row end inside the first `stride` values
+        // (each batch row's then inside its own), and the last batch row's inside the buffer
+        let end = self.offset + len + w;
         let fits = b > 0
-            && self.offset < self.stride
-            && col + len + w <= self.stride
-            && self.t.storage::<f32>().len() >= (b - 1) * self.stride + col + len + w;
+            && end <= self.stride
+            && self.t.storage::<f32>().len() >= (b - 1) * self.stride + end;
         if fits && let Some(data) = self.t.try_storage_mut::<f32>() {
             for bi in 0..b {
-                let at = bi * self.stride + col + len;
+                let at = bi * self.stride + self.offset + len;
                 data[at..at + w].copy_from_slice(&new[bi * w..(bi + 1) * w]);
             }
             let layout = Layout::new(
