@@ -16,6 +16,7 @@ use burn::prelude::*;
 use crate::check::ir::{Args, Value};
 use crate::runtime::fused::adam::{AdamStep, adam_update};
 use crate::runtime::fused::fork::Fork;
+use crate::runtime::fused::host_param_tensor;
 use crate::runtime::net::{AgentModel, Net};
 
 /// Learning rate: constant or linearly annealed over the run.
@@ -527,16 +528,11 @@ impl ModuleMapper for AdamMapper<'_> {
         let Some(g) = self.grads.remove(&id) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let require_grad = tensor.is_require_grad();
-        let inner = tensor.inner();
-        let (device, shape) = (inner.device(), inner.shape());
-        let mut p = super::common::host(inner);
+        let (tracked, device, shape) = (tensor.is_require_grad(), tensor.device(), tensor.shape());
+        let mut p = super::common::host(tensor.inner());
         assert_eq!(p.len(), g.len(), "gradient and parameter sizes differ");
         self.adam.update(id, &mut p, &g, self.lr, self.scale);
-        let mut t = Tensor::from_inner(Tensor::<D>::from_data(TensorData::new(p, shape), &device));
-        if require_grad {
-            t = t.require_grad();
-        }
+        let t = host_param_tensor(p, shape, &device, tracked);
         Param::from_mapped_value(id, t, mapper)
     }
 }

@@ -191,6 +191,18 @@ pub(crate) fn plain_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) ->
     plain_from_flex(ft)
 }
 
+/// A tensor of `shape` on `device` holding `values`, tracked when `tracked`: a parameter
+/// rebuilt from host values (by a host optimizer, or from a host-held copy).
+pub(crate) fn host_param_tensor<const D: usize>(
+    values: Vec<f32>,
+    shape: burn::tensor::Shape,
+    device: &Device,
+    tracked: bool,
+) -> Tensor<D> {
+    let t = Tensor::<D>::from_data(burn::tensor::TensorData::new(values, shape), device);
+    if tracked { t.require_grad() } else { t }
+}
+
 /// A plain tensor around a Flex tensor (no copy; views stay views).
 pub(crate) fn plain_from_flex<const D: usize>(ft: burn::backend::flex::FlexTensor) -> Tensor<D> {
     use burn::backend::{

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::Linear;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 
 use super::dense::DenseAct;
 use super::fork::Fork;
@@ -96,13 +96,12 @@ impl DenseChain {
                 let Some(values) = self.0.get(&id) else {
                     return Param::from_mapped_value(id, tensor, mapper);
                 };
-                let (tracked, device, shape) =
-                    (tensor.is_require_grad(), tensor.device(), tensor.shape());
-                let mut t =
-                    Tensor::<D>::from_data(TensorData::new(values.to_vec(), shape), &device);
-                if tracked {
-                    t = t.require_grad();
-                }
+                let t = super::host_param_tensor(
+                    values.to_vec(),
+                    tensor.shape(),
+                    &tensor.device(),
+                    tensor.is_require_grad(),
+                );
                 Param::from_mapped_value(id, t, mapper)
             }
         }
