@@ -160,54 +160,35 @@ pub(crate) fn minibatch_grads(
         let [pg_loss, ent, kl, clipfrac] = pg.map(|t| t.detach());
         host(Tensor::cat(vec![pg_loss, v.detach(), ent, kl, clipfrac], 0))
     };
+    // network `net` over the minibatch from its start carry
+    let run =
+        |net: usize, carry: &Carry| model.forward(net, mb.obs.clone(), &mb.starts, carry.clone());
     if let Some(fork) = fork {
-        let critic = |mb: &Minibatch| {
-            let out = model.forward(
-                spec.critic.0,
-                mb.obs.clone(),
-                &mb.starts,
-                mb.critic_carry.clone(),
-            );
-            let v = value_loss(out.heads[spec.critic.1].clone(), mb, spec);
+        let critic = || {
+            let out = run(spec.critic.0, &mb.critic_carry);
+            let v = value_loss(out.heads[spec.critic.1].clone(), &mb, spec);
             let loss = with_aux(v.clone().mul_scalar(spec.vf_coef), out.aux);
             let grads = GradientsParams::from_grads(loss.backward(), &model.nets[spec.critic.0]);
             (grads, v)
         };
-        let ((critic_grads, v), (mut grads, pg)) = fork.join(
-            || critic(&mb),
-            || {
-                let mut out = model.forward(
-                    spec.actor.0,
-                    mb.obs.clone(),
-                    &mb.starts,
-                    mb.actor_carry.clone(),
-                );
-                let aux = out.aux.take();
-                let (loss, pg) = policy_terms(model, &out, &mb, spec);
-                let loss = with_aux(loss, aux);
-                let grads = GradientsParams::from_grads(loss.backward(), &model.nets[spec.actor.0]);
-                (grads, pg)
-            },
-        );
+        let actor = || {
+            let mut out = run(spec.actor.0, &mb.actor_carry);
+            let aux = out.aux.take();
+            let (loss, pg) = policy_terms(model, &out, &mb, spec);
+            let loss = with_aux(loss, aux);
+            let grads = GradientsParams::from_grads(loss.backward(), &model.nets[spec.actor.0]);
+            (grads, pg)
+        };
+        let ((critic_grads, v), (mut grads, pg)) = fork.join(critic, actor);
         merge_grads(&model.nets[spec.critic.0], critic_grads, &mut grads);
         (grads, diagnostics(pg, v))
     } else {
-        let mut out = model.forward(
-            spec.actor.0,
-            mb.obs.clone(),
-            &mb.starts,
-            mb.actor_carry.clone(),
-        );
+        let mut out = run(spec.actor.0, &mb.actor_carry);
         let mut aux = out.aux.take();
         let values = if spec.actor.0 == spec.critic.0 {
             out.heads[spec.critic.1].clone()
         } else {
-            let c_out = model.forward(
-                spec.critic.0,
-                mb.obs.clone(),
-                &mb.starts,
-                mb.critic_carry.clone(),
-            );
+            let c_out = run(spec.critic.0, &mb.critic_carry);
             aux = add_aux(aux, c_out.aux);
             c_out.heads[spec.critic.1].clone()
         };
