@@ -17,6 +17,7 @@ use crate::check::ir::{self, ActionSpace};
 use crate::envs::{Actions, StepBatch, VecEnv};
 use crate::lower;
 use crate::runtime::carry::Carry;
+use crate::runtime::fused::compact;
 use crate::runtime::fused::fork::Fork;
 use crate::runtime::net::AgentModel;
 
@@ -405,7 +406,13 @@ impl Algorithm for Ppo {
         let t_rollout = std::time::Instant::now();
         let model = self.model.take().expect("model present");
         let valid = model.valid();
-        let start_carries = self.carries.clone();
+        // contiguous copies (not the acting windows' strided views), so that each minibatch's
+        // row selection reads them directly
+        let start_carries: BTreeMap<usize, Carry> = self
+            .carries
+            .iter()
+            .map(|(&k, c)| (k, c.clone().map(&mut compact)))
+            .collect();
         let (mut r, last) = self.rollout(&valid);
         drop(valid);
         if let Some(e) = self.env.failure() {

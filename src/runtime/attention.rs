@@ -17,7 +17,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
 use super::carry::Carry;
-use super::fused::attention::{Windows, attention};
+use super::fused::attention::{KvLayout, KvPart, Windows, attention};
 use super::fused::window::Window;
 use super::fused::{f32s, plain_flex, plain_flex_view, plain_from_flex, plain_tensor};
 use burn::backend::flex::FlexTensor;
@@ -99,11 +99,9 @@ impl Attention {
         let cache_start = host(leaves[2].clone());
         let new_start = host(start.clone().transpose()); // [B, T]
 
-        // projections in the sequence's time-major layout; keys and values go batch-major
+        // projections in the sequence's time-major layout
         let q = linear(&self.q, x.clone()); // [T, B, F]
-        let batch_major = |t: Tensor<3>| t.swap_dims(0, 1);
-        let k_all = Tensor::cat(vec![k_cache, batch_major(linear(&self.k, x.clone()))], 1); // [B, C+T, F]
-        let v_all = Tensor::cat(vec![v_cache, batch_major(linear(&self.v, x))], 1);
+        let (k_new, v_new) = (linear(&self.k, x.clone()), linear(&self.v, x));
 
         let m = memory.map(|mem| mem.len).unwrap_or(0);
         let mem_rows = memory.map(|mem| mem.rows.dims()[1]).unwrap_or(0); // C + M
@@ -173,22 +171,58 @@ impl Attention {
         };
         let device = q.device();
 
-        let (mut keys, mut values) = (k_all.clone(), v_all.clone());
+        // keys: [memory rows | cache | new steps], as parts that are never concatenated
+        let mut parts = Vec::with_capacity(3);
         if let Some(mem) = memory {
-            let rows = mem.rows.clone().narrow(1, 0, mem_vis);
-            keys = Tensor::cat(vec![linear(&self.k, rows.clone()), keys], 1);
-            values = Tensor::cat(vec![linear(&self.v, rows), values], 1);
+            let rows = if mem_vis == mem_rows {
+                mem.rows.clone()
+            } else {
+                mem.rows.clone().narrow(1, 0, mem_vis)
+            };
+            parts.push(KvPart {
+                k: linear(&self.k, rows.clone()),
+                v: linear(&self.v, rows),
+                layout: KvLayout::BatchMajor,
+            });
         }
+        let cache = KvPart {
+            k: k_cache.clone(),
+            v: v_cache.clone(),
+            layout: KvLayout::BatchMajor,
+        };
+        let new = KvPart {
+            k: k_new.clone(),
+            v: v_new.clone(),
+            layout: KvLayout::TimeMajor,
+        };
         let mut q = q;
         if self.pos == "rope" {
-            q = rope(batch_major(q), h, &qpos, &device).swap_dims(0, 1);
-            keys = rope(keys, h, &kpos, &device);
+            // RoPE rotates each key by its position: one batch-major tensor of all keys
+            q = rope(q.swap_dims(0, 1), h, &qpos, &device).swap_dims(0, 1);
+            parts.extend([cache, new]);
+            let (ks, vs): (Vec<_>, Vec<_>) = parts.into_iter().map(KvPart::batch_major).unzip();
+            let k = rope(Tensor::cat(ks, 1), h, &kpos, &device);
+            parts = vec![KvPart {
+                k,
+                v: Tensor::cat(vs, 1),
+                layout: KvLayout::BatchMajor,
+            }];
+        } else {
+            parts.extend([cache, new]);
         }
-        let att = attention(q, keys, values, windows); // [T, B, F]
+        let att = attention(q, parts, windows); // [T, B, F]
         let y = linear(&self.o, att);
 
         // new cache: the last C steps of [cache; new]
-        let keep = |t: Tensor<3>| t.narrow(1, t_len, c).reshape([b, c * f]);
+        let keep = |cache: Tensor<3>, new: Tensor<3>| {
+            let new = new.swap_dims(0, 1); // [B, T, F]
+            let last = if t_len >= c {
+                new.narrow(1, t_len - c, c)
+            } else {
+                Tensor::cat(vec![cache.narrow(1, t_len, c - t_len), new], 1)
+            };
+            last.reshape([b, c * f])
+        };
         let mut starts_all = Vec::with_capacity(b * c);
         for bi in 0..b {
             let row: Vec<f32> = cache_start[bi * c..(bi + 1) * c]
@@ -199,8 +233,8 @@ impl Attention {
             starts_all.extend_from_slice(&row[t_len..]);
         }
         let carry = Carry::Leaf(vec![
-            keep(k_all),
-            keep(v_all),
+            keep(k_cache, k_new),
+            keep(v_cache, v_new),
             Tensor::from_data(TensorData::new(starts_all, [b, c]), &device),
         ]);
         (y, carry)

@@ -185,6 +185,15 @@ pub(crate) fn plain_flex_view<const D: usize>(
     }
 }
 
+/// The tensor with its values contiguous: a plain Flex strided view (an attention window) is
+/// copied once, so that later row selections read it directly; anything else is returned as is.
+pub fn compact<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    match plain_flex_view(t.clone()) {
+        Some(ft) if ft.as_slice::<f32>().is_none() => plain_from_flex(contiguous(&ft)),
+        _ => t,
+    }
+}
+
 /// A plain Flex tensor of `shape` owning `data` (no copy).
 pub(crate) fn plain_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D]) -> Tensor<D> {
     let ft = burn::backend::flex::FlexTensor::from_data(burn::tensor::TensorData::new(data, shape));

@@ -97,16 +97,71 @@ impl Windows {
     }
 }
 
+/// Where one part's keys and values lie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KvLayout {
+    /// `[B, n, F]`: a cache or memory rows.
+    BatchMajor,
+    /// `[n, B, F]`: the projections of the sequence itself, in its own layout.
+    TimeMajor,
+}
+
+/// A run of key columns: keys and values of one shape and layout. The keys of an attention call
+/// are its parts side by side (for GTrXL: memory rows, cache, new steps), so that none of them is
+/// copied into a concatenated buffer, and no gradient is computed for a part that needs none.
+#[derive(Clone, Debug)]
+pub struct KvPart {
+    /// Keys.
+    pub k: Tensor<3>,
+    /// Values (the shape of `k`).
+    pub v: Tensor<3>,
+    /// Layout of both.
+    pub layout: KvLayout,
+}
+
+impl KvPart {
+    /// Key columns of this part (`n`).
+    fn len(&self) -> usize {
+        let d = self.k.dims();
+        match self.layout {
+            KvLayout::BatchMajor => d[1],
+            KvLayout::TimeMajor => d[0],
+        }
+    }
+    /// The keys and values batch-major, `[B, n, F]` (the reference path's layout).
+    pub fn batch_major(self) -> (Tensor<3>, Tensor<3>) {
+        match self.layout {
+            KvLayout::BatchMajor => (self.k, self.v),
+            KvLayout::TimeMajor => (self.k.swap_dims(0, 1), self.v.swap_dims(0, 1)),
+        }
+    }
+}
+
+/// Parts per call: the fused op takes exactly this many (missing ones are empty).
+const PARTS: usize = 3;
+
+/// The mask and the layouts of the parts of one call.
+#[derive(Debug)]
+pub(crate) struct AttentionSpec {
+    windows: Windows,
+    layouts: [KvLayout; PARTS],
+}
+
 /// The fused attention op.
 #[backend_extension(Flex, Autodiff)]
 pub(crate) trait FusedAttentionBackend: Backend {
-    /// `q: [T, B, F]`, `k, v: [B, L, F]` → `[T, B, F]` (`H` heads of width `F / H`), each query
-    /// over its `windows`.
+    /// `q: [T, B, F]` and the keys/values of each part (laid out as `spec` says) → `[T, B, F]`
+    /// (`H` heads of width `F / H`), each query over its windows.
+    #[allow(clippy::too_many_arguments)]
     fn fused_attention(
         q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        windows: Arc<Windows>,
+        k0: FloatTensor<Self>,
+        v0: FloatTensor<Self>,
+        k1: FloatTensor<Self>,
+        v1: FloatTensor<Self>,
+        k2: FloatTensor<Self>,
+        v2: FloatTensor<Self>,
+        spec: Arc<AttentionSpec>,
     ) -> FloatTensor<Self>;
 }
 
@@ -196,7 +251,6 @@ struct Dims {
     b: usize,
     h: usize,
     t: usize,
-    l: usize,
     f: usize,
 }
 
@@ -216,35 +270,59 @@ impl Dims {
     fn query_at(&self, bi: usize, hi: usize, i0: usize) -> usize {
         (i0 * self.b + bi) * self.f + hi * self.dh()
     }
-    /// Keys `c0 .. c1` of head `hi` of batch row `bi` of the `[B, L, F]` `x`.
-    fn key_rows<'a>(
-        &self,
-        x: &'a [f32],
-        bi: usize,
-        hi: usize,
-        (c0, c1): (usize, usize),
-    ) -> Mat<'a> {
-        Mat::strided(
-            &x[self.key_at(bi, hi, c0)..],
-            c1 - c0,
-            self.dh(),
-            self.f as isize,
-            1,
-        )
+}
+
+/// Where one part's key columns lie: from global column `start`, `len` of them, in `layout`.
+#[derive(Clone, Copy, Debug)]
+struct PartDims {
+    start: usize,
+    len: usize,
+    layout: KvLayout,
+}
+
+impl PartDims {
+    /// Row stride of the part's buffer.
+    fn rs(&self, d: &Dims) -> usize {
+        match self.layout {
+            KvLayout::BatchMajor => d.f,
+            KvLayout::TimeMajor => d.b * d.f,
+        }
     }
-    /// Offset of key `c0` of head `hi`, batch row `bi` in a `[B, L, F]` buffer.
-    fn key_at(&self, bi: usize, hi: usize, c0: usize) -> usize {
-        (bi * self.l + c0) * self.f + hi * self.dh()
+    /// Offset of the part's local column `c` of head `hi`, batch row `bi`.
+    fn at(&self, d: &Dims, bi: usize, hi: usize, c: usize) -> usize {
+        let row = match self.layout {
+            KvLayout::BatchMajor => bi * self.len + c,
+            KvLayout::TimeMajor => c * d.b + bi,
+        };
+        row * d.f + hi * d.dh()
     }
+    /// Local columns `c0 .. c1` of head `hi` of batch row `bi` of the part's buffer `x`.
+    fn rows<'a>(&self, d: &Dims, x: &'a [f32], bi: usize, hi: usize, (c0, c1): Run) -> Mat<'a> {
+        let at = self.at(d, bi, hi, c0);
+        Mat::strided(&x[at..], c1 - c0, d.dh(), self.rs(d) as isize, 1)
+    }
+}
+
+/// A range of key columns `[c0, c1)`.
+type Run = (usize, usize);
+
+/// The pieces of the global key columns `run` that lie in each part: (offset of the piece in the
+/// run, part, the piece in the part's local columns).
+fn pieces(parts: &[PartDims; PARTS], (c0, c1): Run) -> impl Iterator<Item = (usize, usize, Run)> + '_ {
+    parts.iter().enumerate().filter_map(move |(p, pd)| {
+        let (a, b) = (c0.max(pd.start), c1.min(pd.start + pd.len));
+        (a < b).then(|| (a - c0, p, (a - pd.start, b - pd.start)))
+    })
 }
 
 /// What the backward pass needs.
 #[derive(Debug)]
 struct AttentionTape {
     d: Dims,
+    parts: [PartDims; PARTS],
     q: FlexTensor,
-    k: FlexTensor,
-    v: FlexTensor,
+    k: [FlexTensor; PARTS],
+    v: [FlexTensor; PARTS],
     blocks: Vec<Block>,
     /// Compact probabilities: for each batch row, head and block (in that order), its
     /// `rows × width` matrix.
@@ -266,14 +344,19 @@ fn each_block(d: Dims, blocks: &[Block], mut f: impl FnMut(usize, usize, &Block,
     }
 }
 
+/// The host values of one call's inputs.
+struct Inputs<'a> {
+    q: &'a [f32],
+    k: [&'a [f32]; PARTS],
+    v: [&'a [f32]; PARTS],
+}
+
 /// Forward: the time-major output `[T, B, F]` and the tape's compact probabilities.
 fn forward_host(
-    d: Dims,
+    (d, parts): (Dims, &[PartDims; PARTS]),
     w: &Windows,
     blocks: &[Block],
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
+    x: &Inputs<'_>,
 ) -> (Vec<f32>, Vec<f32>) {
     let total: usize = d.h * blocks.iter().map(|b| b.rows() * b.width).sum::<usize>();
     let mut out = vec![0.0f32; d.t * d.b * d.f];
@@ -282,44 +365,51 @@ fn forward_host(
     let mut kb = Vec::new();
     each_block(d, blocks, |bi, hi, blk, at| {
         let (n, wd) = (blk.rows(), blk.width);
-        let qb = d.query_rows(q, bi, hi, blk.i0, n);
+        let qb = d.query_rows(x.q, bi, hi, blk.i0, n);
         s.resize(n * wd, 0.0);
         kb.clear();
         for (o, run) in blk.compact_runs() {
-            matmul_strided(
-                &mut s[o..],
-                wd as isize,
-                qb,
-                d.key_rows(k, bi, hi, run).t(),
-                false,
-                d.scale(),
-            );
+            for (o2, pi, local) in pieces(parts, run) {
+                let keys = parts[pi].rows(&d, x.k[pi], bi, hi, local);
+                matmul_strided(&mut s[o + o2..], wd as isize, qb, keys.t(), false, d.scale());
+            }
             kb.extend(w.kpos[run.0..run.1].iter().map(|&x| w.slopes[hi] * x));
         }
         let pb = &mut p[at..at + n * wd];
         softmax_segments(&s[..n * wd], pb, wd, &kb, &blk.segs);
         let o_at = d.query_at(bi, hi, blk.i0);
-        for (r, (o, run)) in blk.compact_runs().enumerate() {
-            matmul_strided(
-                &mut out[o_at..],
-                (d.b * d.f) as isize,
-                Mat::strided(&pb[o..], n, run.1 - run.0, wd as isize, 1),
-                d.key_rows(v, bi, hi, run),
-                r > 0,
-                1.0,
-            );
+        let mut first = true;
+        for (o, run) in blk.compact_runs() {
+            for (o2, pi, local) in pieces(parts, run) {
+                let pr = Mat::strided(&pb[o + o2..], n, local.1 - local.0, wd as isize, 1);
+                let values = parts[pi].rows(&d, x.v[pi], bi, hi, local);
+                let rs = (d.b * d.f) as isize;
+                matmul_strided(&mut out[o_at..], rs, pr, values, !first, 1.0);
+                first = false;
+            }
         }
     });
     (out, p)
 }
 
-/// Backward: `(dq, dk, dv)` from the time-major `do: [T, B, F]`.
-fn backward_host(tape: &AttentionTape, dout: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let d = tape.d;
-    let (q, k, v) = (f32s(&tape.q), f32s(&tape.k), f32s(&tape.v));
+/// The gradients of one call: `dq` (time-major `[T, B, F]`) and, for each part whose keys or
+/// values need one, `dk` and `dv` in the part's layout.
+type AttentionGrads = (Vec<f32>, [Option<Vec<f32>>; PARTS], [Option<Vec<f32>>; PARTS]);
+
+/// Backward from the time-major `do: [T, B, F]`; `need_k[p]`, `need_v[p]`: whether part `p`'s
+/// keys, values take a gradient (an untracked part's products are skipped).
+fn backward_host(
+    tape: &AttentionTape,
+    dout: &[f32],
+    (need_k, need_v): ([bool; PARTS], [bool; PARTS]),
+) -> AttentionGrads {
+    let (d, parts) = (tape.d, &tape.parts);
+    let q = f32s(&tape.q);
+    let (k, v) = (tape.k.each_ref().map(f32s), tape.v.each_ref().map(f32s));
     let mut dq = vec![0.0f32; d.t * d.b * d.f];
-    let mut dk = vec![0.0f32; d.b * d.l * d.f];
-    let mut dv = vec![0.0f32; d.b * d.l * d.f];
+    let zeros = |p: usize, need: bool| need.then(|| vec![0.0f32; d.b * parts[p].len * d.f]);
+    let mut dk: [Option<Vec<f32>>; PARTS] = std::array::from_fn(|p| zeros(p, need_k[p]));
+    let mut dv: [Option<Vec<f32>>; PARTS] = std::array::from_fn(|p| zeros(p, need_v[p]));
     let mut ds = Vec::new();
     let qs = (d.b * d.f) as isize;
     each_block(d, &tape.blocks, |bi, hi, blk, at| {
@@ -329,115 +419,141 @@ fn backward_host(tape: &AttentionTape, dout: &[f32]) -> (Vec<f32>, Vec<f32>, Vec
         let qb = d.query_rows(q, bi, hi, blk.i0, n);
         ds.resize(n * wd, 0.0);
         for (o, run) in blk.compact_runs() {
-            let pr = Mat::strided(&pb[o..], n, run.1 - run.0, wd as isize, 1);
-            // dV = Pᵀ dO
-            matmul_strided(
-                &mut dv[d.key_at(bi, hi, run.0)..],
-                d.f as isize,
-                pr.t(),
-                dob,
-                true,
-                1.0,
-            );
-            // dP = dO Vᵀ
-            matmul_strided(
-                &mut ds[o..],
-                wd as isize,
-                dob,
-                d.key_rows(v, bi, hi, run).t(),
-                false,
-                1.0,
-            );
+            for (o2, pi, local) in pieces(parts, run) {
+                let part = &parts[pi];
+                let pr = Mat::strided(&pb[o + o2..], n, local.1 - local.0, wd as isize, 1);
+                // dV = Pᵀ dO
+                if let Some(dv) = &mut dv[pi] {
+                    let at = part.at(&d, bi, hi, local.0);
+                    matmul_strided(&mut dv[at..], part.rs(&d) as isize, pr.t(), dob, true, 1.0);
+                }
+                // dP = dO Vᵀ
+                let values = part.rows(&d, v[pi], bi, hi, local);
+                matmul_strided(&mut ds[o + o2..], wd as isize, dob, values.t(), false, 1.0);
+            }
         }
         // dS = P ⊙ (dP − rowsum(dP ⊙ P)); 0 wherever P is
         softmax_grad_rows(pb, &mut ds[..n * wd], wd);
         let q_at = d.query_at(bi, hi, blk.i0);
         for (o, run) in blk.compact_runs() {
-            let dsr = Mat::strided(&ds[o..], n, run.1 - run.0, wd as isize, 1);
-            // dQ = dS K / √d ; dK = dSᵀ Q / √d
-            matmul_strided(
-                &mut dq[q_at..],
-                qs,
-                dsr,
-                d.key_rows(k, bi, hi, run),
-                true,
-                d.scale(),
-            );
-            matmul_strided(
-                &mut dk[d.key_at(bi, hi, run.0)..],
-                d.f as isize,
-                dsr.t(),
-                qb,
-                true,
-                d.scale(),
-            );
+            for (o2, pi, local) in pieces(parts, run) {
+                let part = &parts[pi];
+                let dsr = Mat::strided(&ds[o + o2..], n, local.1 - local.0, wd as isize, 1);
+                // dQ = dS K / √d ; dK = dSᵀ Q / √d
+                let keys = part.rows(&d, k[pi], bi, hi, local);
+                matmul_strided(&mut dq[q_at..], qs, dsr, keys, true, d.scale());
+                if let Some(dk) = &mut dk[pi] {
+                    let at = part.at(&d, bi, hi, local.0);
+                    let rs = part.rs(&d) as isize;
+                    matmul_strided(&mut dk[at..], rs, dsr.t(), qb, true, d.scale());
+                }
+            }
         }
     });
     (dq, dk, dv)
 }
 
+/// The part geometry of a call from its tensors' shapes.
+fn part_dims(kv: &[&FlexTensor; 2 * PARTS], layouts: &[KvLayout; PARTS]) -> [PartDims; PARTS] {
+    let mut start = 0;
+    std::array::from_fn(|p| {
+        let s = kv[2 * p].shape();
+        let len = match layouts[p] {
+            KvLayout::BatchMajor => s[1],
+            KvLayout::TimeMajor => s[0],
+        };
+        start += len;
+        PartDims {
+            start: start - len,
+            len,
+            layout: layouts[p],
+        }
+    })
+}
+
 fn forward(
     q: &FlexTensor,
-    k: &FlexTensor,
-    v: &FlexTensor,
-    w: &Windows,
+    kv: [&FlexTensor; 2 * PARTS],
+    spec: &AttentionSpec,
 ) -> (AttentionTape, FlexTensor) {
-    let (qs, ks) = (q.shape(), k.shape());
+    let w = &spec.windows;
+    let qs = q.shape();
     let d = Dims {
         t: qs[0],
         b: qs[1],
         f: qs[2],
-        l: ks[1],
         h: w.heads(),
     };
-    let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
+    let parts = part_dims(&kv, &spec.layouts);
+    let q = contiguous(q);
+    let k: [FlexTensor; PARTS] = std::array::from_fn(|p| contiguous(kv[2 * p]));
+    let v: [FlexTensor; PARTS] = std::array::from_fn(|p| contiguous(kv[2 * p + 1]));
     let blocks = plan(w);
-    let (out, p) = forward_host(d, w, &blocks, f32s(&q), f32s(&k), f32s(&v));
+    let inputs = Inputs {
+        q: f32s(&q),
+        k: k.each_ref().map(f32s),
+        v: v.each_ref().map(f32s),
+    };
+    let (out, p) = forward_host((d, &parts), w, &blocks, &inputs);
     let out = FlexTensor::from_data(TensorData::new(out, [d.t, d.b, d.f]));
-    (
-        AttentionTape {
-            d,
-            q,
-            k,
-            v,
-            blocks,
-            p,
-        },
-        out,
-    )
+    let tape = AttentionTape {
+        d,
+        parts,
+        q,
+        k,
+        v,
+        blocks,
+        p,
+    };
+    (tape, out)
 }
 
 impl FusedAttentionBackend for Flex {
     fn fused_attention(
         q: FlexTensor,
-        k: FlexTensor,
-        v: FlexTensor,
-        windows: Arc<Windows>,
+        k0: FlexTensor,
+        v0: FlexTensor,
+        k1: FlexTensor,
+        v1: FlexTensor,
+        k2: FlexTensor,
+        v2: FlexTensor,
+        spec: Arc<AttentionSpec>,
     ) -> FlexTensor {
-        forward(&q, &k, &v, &windows).1
+        forward(&q, [&k0, &v0, &k1, &v1, &k2, &v2], &spec).1
     }
 }
 
 #[derive(Debug)]
 struct AttentionBackward;
 
-impl Backward<Flex, 3> for AttentionBackward {
+impl Backward<Flex, 7> for AttentionBackward {
     type State = Arc<AttentionTape>;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [q_node, k_node, v_node] = ops.parents;
+    fn backward(self, ops: Ops<Self::State, 7>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [q_node, kv_nodes @ ..] = ops.parents;
         let dout = contiguous(&grads.consume::<Flex>(&ops.node));
         let tape = ops.state;
-        let (dq, dk, dv) = backward_host(&tape, f32s(&dout));
+        let need_k = std::array::from_fn(|p| kv_nodes[2 * p].is_some());
+        let need_v = std::array::from_fn(|p| kv_nodes[2 * p + 1].is_some());
+        let (dq, dk, dv) = backward_host(&tape, f32s(&dout), (need_k, need_v));
         let d = tape.d;
-        for (node, g, shape) in [
-            (q_node, dq, [d.t, d.b, d.f]),
-            (k_node, dk, [d.b, d.l, d.f]),
-            (v_node, dv, [d.b, d.l, d.f]),
-        ] {
-            if let Some(node) = node {
-                let g = FlexTensor::from_data(TensorData::new(g, shape));
-                grads.register::<Flex>(node.id, g);
+        if let Some(node) = q_node {
+            let g = FlexTensor::from_data(TensorData::new(dq, [d.t, d.b, d.f]));
+            grads.register::<Flex>(node.id, g);
+        }
+        let [mut k_nodes, mut v_nodes] = [0, 1].map(|o| kv_nodes.iter().skip(o).step_by(2));
+        for (p, (dk, dv)) in dk.into_iter().zip(dv).enumerate() {
+            let part = tape.parts[p];
+            let shape = match part.layout {
+                KvLayout::BatchMajor => [d.b, part.len, d.f],
+                KvLayout::TimeMajor => [part.len, d.b, d.f],
+            };
+            let nodes = [k_nodes.next(), v_nodes.next()].map(|n| n.and_then(|n| n.clone()));
+            for (node, g) in nodes.into_iter().zip([dk, dv]) {
+                if let (Some(node), Some(g)) = (node, g) {
+                    let g = FlexTensor::from_data(TensorData::new(g, shape));
+                    grads.register::<Flex>(node.id, g);
+                }
             }
         }
     }
@@ -446,35 +562,52 @@ impl Backward<Flex, 3> for AttentionBackward {
 impl<C: CheckpointStrategy> FusedAttentionBackend for Autodiff<Flex, C> {
     fn fused_attention(
         q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        windows: Arc<Windows>,
+        k0: FloatTensor<Self>,
+        v0: FloatTensor<Self>,
+        k1: FloatTensor<Self>,
+        v1: FloatTensor<Self>,
+        k2: FloatTensor<Self>,
+        v2: FloatTensor<Self>,
+        spec: Arc<AttentionSpec>,
     ) -> FloatTensor<Self> {
-        let nodes = [q.node(), k.node(), v.node()];
-        let (q, k, v) = (q.primitive(), k.primitive(), v.primitive());
+        let all = [&q, &k0, &v0, &k1, &v1, &k2, &v2];
+        let nodes = all.map(|x| x.node());
+        let [q, kv @ ..] = all.map(|x| x.primitive());
         match AttentionBackward
             .prepare::<C>(nodes)
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (tape, out) = forward(q, k, v, &windows);
+                let (tape, out) = forward(q, kv, &spec);
                 prep.finish(Arc::new(tape), out)
             }
-            OpsKind::UnTracked(prep) => prep.finish(forward(q, k, v, &windows).1),
+            OpsKind::UnTracked(prep) => prep.finish(forward(q, kv, &spec).1),
         }
     }
 }
 
 /// `softmax(Q Kᵀ/√(F/H) + bias) V` per head over each query's `windows`, for time-major
-/// `q: [T, B, F]` and `k, v: [B, L, F]` (no gradient flows to the mask or the ALiBi bias): one
-/// fused op on Flex, burn ops elsewhere. Returns `[T, B, F]`.
-pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, windows: Windows) -> Tensor<3> {
+/// `q: [T, B, F]` and keys/values in up to three `parts` (their columns side by side, in order;
+/// no gradient flows to the mask or the ALiBi bias): one fused op on Flex, burn ops elsewhere.
+/// Returns `[T, B, F]`.
+pub fn attention(q: Tensor<3>, parts: Vec<KvPart>, windows: Windows) -> Tensor<3> {
     let [t, b, f] = q.dims();
-    let [_, l, _] = k.dims();
     let h = windows.heads();
-    assert_eq!(k.dims(), [b, l, f], "attention: k must be [{b}, L, {f}]");
-    assert_eq!(v.dims(), [b, l, f], "attention: v must match k");
+    assert!(
+        (1..=PARTS).contains(&parts.len()),
+        "attention: 1 to {PARTS} key parts"
+    );
+    for p in &parts {
+        let n = p.len();
+        let want = match p.layout {
+            KvLayout::BatchMajor => [b, n, f],
+            KvLayout::TimeMajor => [n, b, f],
+        };
+        assert_eq!(p.k.dims(), want, "attention: keys must be {want:?}");
+        assert_eq!(p.v.dims(), want, "attention: values must match the keys");
+    }
+    let l: usize = parts.iter().map(KvPart::len).sum();
     assert_eq!(
         (windows.b, windows.t, windows.l),
         (b, t, l),
@@ -485,17 +618,38 @@ pub fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, windows: Windows) -> 
         "attention: width {f} not divisible by {h} heads"
     );
     windows.validate();
-    if b * t * l == 0 || !super::all_fusable(&[&q, &k, &v]) {
+    let fusable = parts.iter().all(|p| super::all_fusable(&[&p.k, &p.v]));
+    if b * t * l == 0 || !fusable || !super::all_fusable(&[&q]) {
         let device = q.device();
         let bias =
             Tensor::<4>::from_data(TensorData::new(windows.dense_bias(), [b, h, t, l]), &device);
+        let (ks, vs): (Vec<_>, Vec<_>) = parts.into_iter().map(KvPart::batch_major).unzip();
+        let (k, v) = (Tensor::cat(ks, 1), Tensor::cat(vs, 1));
         return attention_reference(q.swap_dims(0, 1), k, v, bias).swap_dims(0, 1);
     }
+    let mut layouts = [KvLayout::BatchMajor; PARTS];
+    let mut kv = Vec::with_capacity(2 * PARTS);
+    for (p, part) in parts.into_iter().enumerate() {
+        layouts[p] = part.layout;
+        kv.push(part.k.into_dispatch());
+        kv.push(part.v.into_dispatch());
+    }
+    while kv.len() < 2 * PARTS {
+        // an absent part: no key columns
+        let dev = q.device();
+        kv.push(Tensor::<3>::zeros([b, 0, f], &dev).into_dispatch());
+    }
+    let [k0, v0, k1, v1, k2, v2] = kv.try_into().ok().expect("six tensors");
+    let spec = Arc::new(AttentionSpec { windows, layouts });
     Tensor::from_dispatch(<Dispatch as FusedAttentionBackend>::fused_attention(
         q.into_dispatch(),
-        k.into_dispatch(),
-        v.into_dispatch(),
-        Arc::new(windows),
+        k0,
+        v0,
+        k1,
+        v1,
+        k2,
+        v2,
+        spec,
     ))
 }
 
@@ -520,15 +674,25 @@ mod tests {
     use super::*;
     use burn::tensor::Distribution;
 
+    use KvLayout::{BatchMajor, TimeMajor};
+
     #[test]
     fn fused_attention_matches_burn_ops_in_value_and_gradient() {
-        // one causal range of 5 keys per query, no positional bias
-        check_against_reference((2, 7, 9, 8, 2), &[0.0, 0.0], |_, i| {
+        // one causal range of 5 keys per query, no positional bias, one part
+        let one = [(9, BatchMajor, true)];
+        check_against_reference((2, 7, 9, 8, 2), &[0.0, 0.0], &one, |_, i| {
             [(0, 0), (i.saturating_sub(4), i + 1)]
         });
         // GTrXL-like: memory rows and a window over cache + new steps far apart (two runs per
-        // block), several query blocks (the last one partial), some rows without memory, ALiBi
-        check_against_reference((2, 70, 200, 8, 2), &[0.5, 0.125], |bi, i| {
+        // block), several query blocks (the last one partial), some rows without memory, ALiBi;
+        // the keys as memory rows, a cache without gradient and time-major new steps, so that
+        // runs cross parts
+        let gtrxl = [
+            (90, BatchMajor, true),
+            (40, BatchMajor, false),
+            (70, TimeMajor, true),
+        ];
+        check_against_reference((2, 70, 200, 8, 2), &[0.5, 0.125], &gtrxl, |bi, i| {
             let memory = if bi == 1 && i % 3 == 0 {
                 (0, 0)
             } else {
@@ -537,19 +701,23 @@ mod tests {
             [memory, (100 + i, 131 + i)]
         });
         // ranges close enough to share one run: the columns between them are masked inside it
-        check_against_reference((1, 40, 90, 8, 2), &[0.25, 0.0], |_, i| {
+        let two = [(50, TimeMajor, true), (40, BatchMajor, true)];
+        check_against_reference((1, 40, 90, 8, 2), &[0.25, 0.0], &two, |_, i| {
             [(i, i + 20), (i + 25, i + 40 + i % 7)]
         });
     }
 
     /// Fused attention against burn ops with the dense bias for `(b, t, l, f, h)`, per-head
-    /// ALiBi `slopes` and `ranges(batch row, query)`.
+    /// ALiBi `slopes` and `ranges(batch row, query)`, with the keys and values split into
+    /// `parts` (columns, layout, whether they take a gradient) that cover the `l` columns.
     fn check_against_reference(
         (b, t, l, f, h): (usize, usize, usize, usize, usize),
         slopes: &[f32],
+        parts: &[(usize, KvLayout, bool)],
         ranges: impl Fn(usize, usize) -> Segments,
     ) {
         assert_eq!(slopes.len(), h);
+        assert_eq!(parts.iter().map(|p| p.0).sum::<usize>(), l);
         let windows = Windows {
             b,
             t,
@@ -567,24 +735,52 @@ mod tests {
             Tensor::<4>::from_data(TensorData::new(windows.dense_bias(), [b, h, t, l]), &plain);
         let w = r([t, b, f]);
         let leaf = |x: &Tensor<3>| x.clone().autodiff().require_grad();
-        let (qa, ka, va) = (leaf(&q), leaf(&k), leaf(&v));
-        let (qb, kb, vb) = (leaf(&q), leaf(&k), leaf(&v));
-        let ya = attention(qa.clone(), ka.clone(), va.clone(), windows);
-        let yb = attention_reference(
-            qb.clone().swap_dims(0, 1),
-            kb.clone(),
-            vb.clone(),
-            bias.autodiff(),
-        )
-        .swap_dims(0, 1);
+        let (qa, qb, kb, vb) = (leaf(&q), leaf(&q), leaf(&k), leaf(&v));
+        // each part's keys and values, cut from k and v, as leaves of their own
+        let mut at = 0;
+        let mut fused_parts = Vec::new();
+        for &(n, layout, grad) in parts {
+            let cut = |x: &Tensor<3>| {
+                let x = x.clone().narrow(1, at, n);
+                let x = match layout {
+                    BatchMajor => x,
+                    TimeMajor => x.swap_dims(0, 1),
+                };
+                let x = Tensor::<3>::from_data(x.into_data(), &plain).autodiff();
+                if grad { x.require_grad() } else { x }
+            };
+            fused_parts.push(KvPart {
+                k: cut(&k),
+                v: cut(&v),
+                layout,
+            });
+            at += n;
+        }
+        let ya = attention(qa.clone(), fused_parts.clone(), windows);
+        let yb = attention_reference(qb.clone().swap_dims(0, 1), kb.clone(), vb.clone(), bias.autodiff())
+            .swap_dims(0, 1);
         let d = (ya.clone() - yb.clone()).abs().max().into_scalar::<f32>();
         assert!(d < 1e-5, "values differ by {d}");
         let ga = (ya * w.clone().autodiff()).sum().backward();
         let gb = (yb * w.autodiff()).sum().backward();
-        for (xa, xb, name) in [(&qa, &qb, "q"), (&ka, &kb, "k"), (&va, &vb, "v")] {
-            let (da, db) = (xa.grad(&ga).expect("grad"), xb.grad(&gb).expect("grad"));
+        let close = |da: Tensor<3>, db: Tensor<3>, name: &str| {
             let d = (da - db).abs().max().into_scalar::<f32>();
             assert!(d < 1e-4, "d{name} differs by {d}");
+        };
+        close(qa.grad(&ga).expect("dq"), qb.grad(&gb).expect("dq"), "q");
+        let mut at = 0;
+        for (part, &(n, layout, grad)) in fused_parts.iter().zip(parts) {
+            for (xa, xb, name) in [(&part.k, &kb, "k"), (&part.v, &vb, "v")] {
+                let da = xa.grad(&ga);
+                assert_eq!(da.is_some(), grad, "d{name} exactly where a part is tracked");
+                let Some(da) = da else { continue };
+                let da = match layout {
+                    BatchMajor => da,
+                    TimeMajor => da.swap_dims(0, 1),
+                };
+                close(da, xb.grad(&gb).expect("grad").narrow(1, at, n), name);
+            }
+            at += n;
         }
     }
 
