@@ -111,6 +111,13 @@ impl Attention {
         } else {
             0
         };
+        // memory rows projected as keys: all of them when only a few are invisible (projecting
+        // those costs less than copying the visible ones out of the carry), else the visible ones
+        let mem_cols = if mem_rows - mem_vis <= mem_rows / 8 {
+            mem_rows
+        } else {
+            mem_vis
+        };
         // timeline of starts: [memory rows (C+M) | new (T)] when memory is present, else
         // [cache (C) | new (T)]; cache slot s sits at timeline index (mem_rows - C) + s.
         let mut timeline = Vec::with_capacity(b * (mem_rows.max(c) + t_len));
@@ -126,7 +133,7 @@ impl Attention {
         }
         let offset = tl_len - t_len - c; // timeline index of cache slot 0 (= M with memory, else 0)
         // key timeline positions: memory rows, cache+new
-        let mut kpos: Vec<usize> = (0..mem_vis).collect();
+        let mut kpos: Vec<usize> = (0..mem_cols).collect();
         kpos.extend((0..c + t_len).map(|j| offset + j));
         let qpos: Vec<usize> = (0..t_len).map(|i| offset + c + i).collect();
         // each query sees keys in its window and its episode (keys at or after the episode's
@@ -157,7 +164,7 @@ impl Attention {
                 // cache/new slot j (timeline position offset + j) for j in [i, C + i]
                 let (c0, c1) = (i.max(s0.saturating_sub(offset)), c + i + 1);
                 let mem = if m0 < m1 { (m0, m1) } else { (0, 0) };
-                ranges.push([mem, (mem_vis + c0, mem_vis + c1)]);
+                ranges.push([mem, (mem_cols + c0, mem_cols + c1)]);
             }
         }
         let windows = Windows {
@@ -174,10 +181,10 @@ impl Attention {
         // keys: [memory rows | cache | new steps], as parts that are never concatenated
         let mut parts = Vec::with_capacity(3);
         if let Some(mem) = memory {
-            let rows = if mem_vis == mem_rows {
+            let rows = if mem_cols == mem_rows {
                 mem.rows.clone()
             } else {
-                mem.rows.clone().narrow(1, 0, mem_vis)
+                mem.rows.clone().narrow(1, 0, mem_cols)
             };
             parts.push(KvPart {
                 k: linear(&self.k, rows.clone()),

@@ -308,7 +308,10 @@ type Run = (usize, usize);
 
 /// The pieces of the global key columns `run` that lie in each part: (offset of the piece in the
 /// run, part, the piece in the part's local columns).
-fn pieces(parts: &[PartDims; PARTS], (c0, c1): Run) -> impl Iterator<Item = (usize, usize, Run)> + '_ {
+fn pieces(
+    parts: &[PartDims; PARTS],
+    (c0, c1): Run,
+) -> impl Iterator<Item = (usize, usize, Run)> + '_ {
     parts.iter().enumerate().filter_map(move |(p, pd)| {
         let (a, b) = (c0.max(pd.start), c1.min(pd.start + pd.len));
         (a < b).then(|| (a - c0, p, (a - pd.start, b - pd.start)))
@@ -327,6 +330,37 @@ struct AttentionTape {
     /// Compact probabilities: for each batch row, head and block (in that order), its
     /// `rows × width` matrix.
     p: Vec<f32>,
+}
+
+impl Drop for AttentionTape {
+    /// The probabilities' buffer goes back to this thread's spares (see [`spare_probabilities`]).
+    fn drop(&mut self) {
+        let p = std::mem::take(&mut self.p);
+        SPARE_P.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARES {
+                spare.push(p);
+            }
+        });
+    }
+}
+
+/// Probability buffers kept per thread: a minibatch's layers each hold one until its backward.
+const SPARES: usize = 4;
+
+thread_local! {
+    static SPARE_P: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `len` values for a call's probabilities, reused from an earlier call's tape when
+/// there is one: the softmax writes every value, so a reused buffer is not zeroed first (zeroing
+/// and faulting in a fresh one took 1% of PPO-GTrXL's time).
+fn spare_probabilities(len: usize) -> Vec<f32> {
+    let mut p = SPARE_P
+        .with(|spare| spare.borrow_mut().pop())
+        .unwrap_or_default();
+    p.resize(len, 0.0);
+    p
 }
 
 /// Calls `f(bi, hi, block, offset of its probabilities)` over every block of every head.
@@ -360,7 +394,7 @@ fn forward_host(
 ) -> (Vec<f32>, Vec<f32>) {
     let total: usize = d.h * blocks.iter().map(|b| b.rows() * b.width).sum::<usize>();
     let mut out = vec![0.0f32; d.t * d.b * d.f];
-    let mut p = vec![0.0f32; total];
+    let mut p = spare_probabilities(total);
     let mut s = Vec::new();
     let mut kb = Vec::new();
     each_block(d, blocks, |bi, hi, blk, at| {
@@ -371,7 +405,14 @@ fn forward_host(
         for (o, run) in blk.compact_runs() {
             for (o2, pi, local) in pieces(parts, run) {
                 let keys = parts[pi].rows(&d, x.k[pi], bi, hi, local);
-                matmul_strided(&mut s[o + o2..], wd as isize, qb, keys.t(), false, d.scale());
+                matmul_strided(
+                    &mut s[o + o2..],
+                    wd as isize,
+                    qb,
+                    keys.t(),
+                    false,
+                    d.scale(),
+                );
             }
             kb.extend(w.kpos[run.0..run.1].iter().map(|&x| w.slopes[hi] * x));
         }
@@ -394,7 +435,11 @@ fn forward_host(
 
 /// The gradients of one call: `dq` (time-major `[T, B, F]`) and, for each part whose keys or
 /// values need one, `dk` and `dv` in the part's layout.
-type AttentionGrads = (Vec<f32>, [Option<Vec<f32>>; PARTS], [Option<Vec<f32>>; PARTS]);
+type AttentionGrads = (
+    Vec<f32>,
+    [Option<Vec<f32>>; PARTS],
+    [Option<Vec<f32>>; PARTS],
+);
 
 /// Backward from the time-major `do: [T, B, F]`; `need_k[p]`, `need_v[p]`: whether part `p`'s
 /// keys, values take a gradient (an untracked part's products are skipped).
@@ -757,8 +802,13 @@ mod tests {
             at += n;
         }
         let ya = attention(qa.clone(), fused_parts.clone(), windows);
-        let yb = attention_reference(qb.clone().swap_dims(0, 1), kb.clone(), vb.clone(), bias.autodiff())
-            .swap_dims(0, 1);
+        let yb = attention_reference(
+            qb.clone().swap_dims(0, 1),
+            kb.clone(),
+            vb.clone(),
+            bias.autodiff(),
+        )
+        .swap_dims(0, 1);
         let d = (ya.clone() - yb.clone()).abs().max().into_scalar::<f32>();
         assert!(d < 1e-5, "values differ by {d}");
         let ga = (ya * w.clone().autodiff()).sum().backward();
@@ -772,7 +822,11 @@ mod tests {
         for (part, &(n, layout, grad)) in fused_parts.iter().zip(parts) {
             for (xa, xb, name) in [(&part.k, &kb, "k"), (&part.v, &vb, "v")] {
                 let da = xa.grad(&ga);
-                assert_eq!(da.is_some(), grad, "d{name} exactly where a part is tracked");
+                assert_eq!(
+                    da.is_some(),
+                    grad,
+                    "d{name} exactly where a part is tracked"
+                );
                 let Some(da) = da else { continue };
                 let da = match layout {
                     BatchMajor => da,
