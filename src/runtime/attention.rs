@@ -202,11 +202,11 @@ impl Attention {
             v: v_new.clone(),
             layout: KvLayout::TimeMajor,
         };
+        parts.extend([cache, new]);
         let mut q = q;
         if self.pos == "rope" {
             // RoPE rotates each key by its position: one batch-major tensor of all keys
             q = rope(q.swap_dims(0, 1), h, &qpos, &device).swap_dims(0, 1);
-            parts.extend([cache, new]);
             let (ks, vs): (Vec<_>, Vec<_>) = parts.into_iter().map(KvPart::batch_major).unzip();
             let k = rope(Tensor::cat(ks, 1), h, &kpos, &device);
             parts = vec![KvPart {
@@ -214,8 +214,6 @@ impl Attention {
                 v: Tensor::cat(vs, 1),
                 layout: KvLayout::BatchMajor,
             }];
-        } else {
-            parts.extend([cache, new]);
         }
         let att = attention(q, parts, windows); // [T, B, F]
         let y = linear(&self.o, att);

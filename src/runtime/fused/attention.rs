@@ -5,12 +5,14 @@
 //! keys ([`Windows`]; for GTrXL, its segment-memory rows and its window of cache and new steps)
 //! and the positional bias is ALiBi's `−slope · (query position − key position)`. As a dense bias,
 //! building, copying and scanning the mask and zero-filling `[B, H, T, L]` probabilities were a
-//! quarter of the attention's time. Here queries go in blocks of [`QUERY_BLOCK`]; a block
+//! quarter of the attention's time. Here queries go in blocks of [`plan::QUERY_BLOCK`]; a block
 //! multiplies only the key columns some row of it sees (its *runs*), its probabilities are stored
 //! compactly over those columns, and the softmax exponentiates each row's visible keys only.
 //! Heads are read and written in place through strided products (the `gemm` crate takes
 //! arbitrary strides); queries and outputs are time-major `[T, B, F]`, the layout of the
-//! sequence, so neither is transposed. With `S = Q Kᵀ/√d + bias`, `P = softmax(S)`, `O = P V`:
+//! sequence, so neither is transposed. Keys and values come as up to three [`KvPart`]s side by
+//! side (GTrXL: memory rows, cache, and the new steps in their time-major layout), never
+//! concatenated; a part that takes no gradient (the cache) skips its `dK` and `dV` products. With `S = Q Kᵀ/√d + bias`, `P = softmax(S)`, `O = P V`:
 //! `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS K/√d`, `dK = dSᵀ Q/√d`, `dV = Pᵀ dO`.
 
 use std::sync::Arc;
@@ -23,79 +25,14 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
 
+mod plan;
+
+pub use plan::Windows;
+use plan::{Block, plan};
+
 use super::math::{Mat, matmul_strided};
-use super::softmax::{Segments, softmax_grad_rows, softmax_segments};
+use super::softmax::{softmax_grad_rows, softmax_segments};
 use super::{contiguous, f32s};
-
-/// Which keys each query sees, and the ALiBi slopes: the structured form of a window mask.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Windows {
-    /// Batch rows `B`.
-    pub b: usize,
-    /// Queries per batch row `T`.
-    pub t: usize,
-    /// Keys per batch row `L`.
-    pub l: usize,
-    /// Visible key ranges `[lo, hi)` of query `i` of batch row `bi`, at `bi · T + i`: ascending,
-    /// non-overlapping, within `L`; an empty range is `(0, 0)`.
-    pub ranges: Vec<Segments>,
-    /// ALiBi slope per head (0: no positional bias); its length is the head count `H`.
-    pub slopes: Vec<f32>,
-    /// Position of each query on the timeline `[T]`.
-    pub qpos: Vec<f32>,
-    /// Position of each key on the timeline `[L]`.
-    pub kpos: Vec<f32>,
-}
-
-impl Windows {
-    /// Heads `H`.
-    pub fn heads(&self) -> usize {
-        self.slopes.len()
-    }
-
-    /// The dense additive bias `[B, H, T, L]` these windows stand for: `−slope · (qpos − kpos)`
-    /// on visible keys, `−1e9` elsewhere (the reference path's mask).
-    pub fn dense_bias(&self) -> Vec<f32> {
-        let (t, l, h) = (self.t, self.l, self.heads());
-        let mut bias = vec![-1.0e9f32; self.b * h * t * l];
-        for bi in 0..self.b {
-            for i in 0..t {
-                for (hi, &slope) in self.slopes.iter().enumerate() {
-                    let row = &mut bias[((bi * h + hi) * t + i) * l..][..l];
-                    for &(lo, hi_) in &self.ranges[bi * t + i] {
-                        for (j, x) in row.iter_mut().enumerate().take(hi_).skip(lo) {
-                            *x = -slope * (self.qpos[i] - self.kpos[j]);
-                        }
-                    }
-                }
-            }
-        }
-        bias
-    }
-
-    /// Panics unless the ranges and positions fit `B`, `T`, `L` and every query sees a key.
-    fn validate(&self) {
-        assert_eq!(
-            self.ranges.len(),
-            self.b * self.t,
-            "windows: one entry per query"
-        );
-        assert_eq!(self.qpos.len(), self.t, "windows: one position per query");
-        assert_eq!(self.kpos.len(), self.l, "windows: one position per key");
-        for r in &self.ranges {
-            let [(a0, a1), (b0, b1)] = *r;
-            assert!(
-                a0 <= a1 && b0 <= b1 && b1 <= self.l,
-                "windows: range outside the keys"
-            );
-            assert!(
-                a1 <= b0 || b0 == b1,
-                "windows: ranges overlap or are out of order"
-            );
-            assert!(a1 > a0 || b1 > b0, "windows: a query sees no key");
-        }
-    }
-}
 
 /// Where one part's keys and values lie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,86 +100,6 @@ pub(crate) trait FusedAttentionBackend: Backend {
         v2: FloatTensor<Self>,
         spec: Arc<AttentionSpec>,
     ) -> FloatTensor<Self>;
-}
-
-/// Queries per block: each block of query rows multiplies only the key columns that some row of
-/// the block can see.
-const QUERY_BLOCK: usize = 32;
-
-/// Key runs closer than this are multiplied as one (one product instead of two).
-const MERGE_GAP: usize = 16;
-
-/// One query block of one batch row: its rows, the key columns `runs` that some row sees, their
-/// total `width` (the row length of the block's compact probabilities) and each row's visible
-/// columns in those compact coordinates.
-#[derive(Debug)]
-struct Block {
-    i0: usize,
-    i1: usize,
-    runs: Vec<(usize, usize)>,
-    width: usize,
-    segs: Vec<Segments>,
-}
-
-impl Block {
-    fn rows(&self) -> usize {
-        self.i1 - self.i0
-    }
-
-    /// The runs with their offsets in the compact columns.
-    fn compact_runs(&self) -> impl Iterator<Item = (usize, (usize, usize))> + '_ {
-        self.runs.iter().scan(0, |o, &(c0, c1)| {
-            let at = *o;
-            *o += c1 - c0;
-            Some((at, (c0, c1)))
-        })
-    }
-}
-
-/// The query blocks of every batch row, `[B][T / QUERY_BLOCK]` flattened.
-fn plan(w: &Windows) -> Vec<Block> {
-    let mut blocks = Vec::new();
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    for bi in 0..w.b {
-        for i0 in (0..w.t).step_by(QUERY_BLOCK) {
-            let i1 = (i0 + QUERY_BLOCK).min(w.t);
-            let rows = &w.ranges[bi * w.t + i0..bi * w.t + i1];
-            spans.clear();
-            spans.extend(rows.iter().flatten().filter(|&&(a, b)| b > a).copied());
-            spans.sort_unstable();
-            let mut runs: Vec<(usize, usize)> = Vec::new();
-            for &(a, b) in &spans {
-                match runs.last_mut() {
-                    Some(last) if a < last.1 + MERGE_GAP => last.1 = last.1.max(b),
-                    _ => runs.push((a, b)),
-                }
-            }
-            let mut starts = Vec::with_capacity(runs.len());
-            let mut width = 0;
-            for &(c0, c1) in &runs {
-                starts.push(width);
-                width += c1 - c0;
-            }
-            // a row's range lies inside one run: the last run starting at or before it
-            let to_compact = |(a, b): (usize, usize)| {
-                if a == b {
-                    return (0, 0);
-                }
-                let r = runs.partition_point(|&(c0, _)| c0 <= a) - 1;
-                let at = starts[r] + a - runs[r].0;
-                (at, at + b - a)
-            };
-            let segs = rows.iter().map(|r| r.map(to_compact)).collect();
-            blocks.push(Block {
-                i0,
-                i1,
-                runs,
-                width,
-                segs,
-            });
-        }
-    }
-    blocks
 }
 
 /// Sizes of one call.
@@ -684,16 +541,17 @@ pub fn attention(q: Tensor<3>, parts: Vec<KvPart>, windows: Windows) -> Tensor<3
         let dev = q.device();
         kv.push(Tensor::<3>::zeros([b, 0, f], &dev).into_dispatch());
     }
-    let [k0, v0, k1, v1, k2, v2] = kv.try_into().ok().expect("six tensors");
+    let mut kv = kv.into_iter();
+    let mut next = || kv.next().expect("a key or value per part");
     let spec = Arc::new(AttentionSpec { windows, layouts });
     Tensor::from_dispatch(<Dispatch as FusedAttentionBackend>::fused_attention(
         q.into_dispatch(),
-        k0,
-        v0,
-        k1,
-        v1,
-        k2,
-        v2,
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
         spec,
     ))
 }
@@ -716,6 +574,7 @@ pub fn attention_reference(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, bias: Tenso
 
 #[cfg(test)]
 mod tests {
+    use super::super::softmax::Segments;
     use super::*;
     use burn::tensor::Distribution;
 
@@ -836,26 +695,5 @@ mod tests {
             }
             at += n;
         }
-    }
-
-    #[test]
-    fn blocks_cover_each_rows_window_in_compact_columns() {
-        let w = Windows {
-            b: 1,
-            t: 3,
-            l: 60,
-            ranges: vec![[(0, 4), (40, 42)], [(1, 5), (41, 43)], [(0, 0), (42, 44)]],
-            slopes: vec![0.0],
-            qpos: vec![0.0; 3],
-            kpos: vec![0.0; 60],
-        };
-        let blocks = plan(&w);
-        assert_eq!(blocks.len(), 1);
-        assert_eq!(blocks[0].runs, vec![(0, 5), (40, 44)]);
-        assert_eq!(blocks[0].width, 9);
-        assert_eq!(
-            blocks[0].segs,
-            vec![[(0, 4), (5, 7)], [(1, 5), (6, 8)], [(0, 0), (7, 9)]]
-        );
     }
 }
