@@ -78,10 +78,189 @@ fn softmax_segments_impl(s: &[f32], p: &mut [f32], n: usize, kb: &[f32], segs: &
 }
 
 simd_entry!(
-    /// Row-wise softmax of `s + kb` (rows of length `n`, `kb` one additive bias per column) over
-    /// each row's visible `segs` (ascending, non-overlapping); every other column of `p` is 0.
-    pub(crate) fn softmax_segments(s: &[f32], p: &mut [f32], n: usize, kb: &[f32], segs: &[Segments]) => softmax_segments_impl
+    /// [`softmax_segments`] as portable code (the fallback without AVX2 and FMA, and the oracle
+    /// of the AVX2 kernel's test).
+    fn softmax_segments_portable(s: &[f32], p: &mut [f32], n: usize, kb: &[f32], segs: &[Segments]) => softmax_segments_impl
 );
+
+/// Row-wise softmax of `s + kb` (rows of length `n`, `kb` one additive bias per column) over
+/// each row's visible `segs` (ascending, non-overlapping, within `n`); every other column of `p`
+/// is 0. Rows: as many as `s`, `p` and `segs` all hold.
+pub(crate) fn softmax_segments(s: &[f32], p: &mut [f32], n: usize, kb: &[f32], segs: &[Segments]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        assert!(kb.len() >= n, "softmax_segments: one bias per column");
+        assert!(
+            segs.iter().flatten().all(|&(a, b)| a <= b && b <= n),
+            "softmax_segments: segments within the row"
+        );
+        // SAFETY: the CPU has AVX2 and FMA; every segment lies inside its row (asserted), and
+        // rows are whole chunks of `s` and `p`.
+        unsafe { avx2::segments(s, p, n, kb, segs) };
+        return;
+    }
+    softmax_segments_portable(s, p, n, kb, segs)
+}
+
+/// [`softmax_segments`] in AVX2 intrinsics: the exponential of [`super::math::exp`] with fused
+/// multiply-adds, and each segment's last partial vector under a mask, so that short segments
+/// (a window cut by an episode start) stay vectorised. Autovectorised, the softmax was the
+/// largest attention cost after the products once GTrXL's windows were full.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Segments;
+    use std::arch::x86_64::*;
+
+    /// Lanes per vector.
+    const L: usize = 8;
+
+    /// Lanes `0..len` (`len < 8`).
+    #[inline(always)]
+    fn tail(len: usize) -> __m256i {
+        // SAFETY: plain register arithmetic (the caller runs with AVX2).
+        unsafe {
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lanes)
+        }
+    }
+
+    /// `exp` per lane, as `super::super::math::exp` (clamped to f32's finite range).
+    #[inline(always)]
+    fn exp(x: __m256) -> __m256 {
+        // SAFETY: plain register arithmetic (the caller runs with AVX2 and FMA).
+        unsafe {
+            let c = _mm256_set1_ps;
+            let x = _mm256_min_ps(_mm256_max_ps(x, c(-87.0)), c(88.0));
+            const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+            let n = _mm256_round_ps::<NEAREST>(_mm256_mul_ps(x, c(std::f32::consts::LOG2_E)));
+            let r = _mm256_fnmadd_ps(n, c(0.693_359_4), x);
+            let r = _mm256_fnmadd_ps(n, c(-2.121_944_4e-4), r);
+            let mut p = c(1.987_569_1e-4);
+            for k in [
+                1.398_199_9e-3,
+                8.333_452e-3,
+                4.166_579_6e-2,
+                0.166_666_65,
+                0.5,
+            ] {
+                p = _mm256_fmadd_ps(p, r, c(k));
+            }
+            let e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), c(1.0));
+            let bits = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+            _mm256_mul_ps(e, _mm256_castsi256_ps(_mm256_slli_epi32::<23>(bits)))
+        }
+    }
+
+    /// Largest lane.
+    #[inline(always)]
+    fn hmax(v: __m256) -> f32 {
+        // SAFETY: plain register arithmetic (the caller runs with AVX2).
+        unsafe {
+            let m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+            _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps::<1>(m, m)))
+        }
+    }
+
+    /// Sum of the lanes.
+    #[inline(always)]
+    fn hsum(v: __m256) -> f32 {
+        // SAFETY: plain register arithmetic (the caller runs with AVX2).
+        unsafe {
+            let m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+            _mm_cvtss_f32(_mm_add_ss(m, _mm_shuffle_ps::<1>(m, m)))
+        }
+    }
+
+    /// Calls `f(j, mask)` over `a..b` in vectors from `a`: `mask` is `None` for whole vectors and
+    /// the lanes inside `b` for the last partial one.
+    #[inline(always)]
+    fn vectors((a, b): (usize, usize), mut f: impl FnMut(usize, Option<__m256i>)) {
+        let mut j = a;
+        while j + L <= b {
+            f(j, None);
+            j += L;
+        }
+        if j < b {
+            f(j, Some(tail(b - j)));
+        }
+    }
+
+    /// See `super::softmax_segments`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA are present, `kb` holds `n` values and every segment `(a, b)` has
+    /// `a <= b <= n`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn segments(
+        s: &[f32],
+        p: &mut [f32],
+        n: usize,
+        kb: &[f32],
+        segs: &[Segments],
+    ) {
+        // SAFETY (every load and store below): `j` and its lanes (all 8, or those of the mask)
+        // lie inside a segment, so inside the row (`b <= n`), `kb` and the row's chunk.
+        let load = |x: *const f32, m: Option<__m256i>| match m {
+            None => unsafe { _mm256_loadu_ps(x) },
+            Some(m) => unsafe { _mm256_maskload_ps(x, m) },
+        };
+        let (kb, neg_inf) = (kb.as_ptr(), _mm256_set1_ps(f32::NEG_INFINITY));
+        for ((sr, pr), seg) in s.chunks_exact(n).zip(p.chunks_exact_mut(n)).zip(segs) {
+            let (sr, pp) = (sr.as_ptr(), pr.as_mut_ptr());
+            let score =
+                |j: usize, m| unsafe { _mm256_add_ps(load(sr.add(j), m), load(kb.add(j), m)) };
+            let mut vmax = neg_inf;
+            for &run in seg {
+                vectors(run, |j, m| {
+                    let v = score(j, m);
+                    let v = match m {
+                        None => v,
+                        Some(m) => _mm256_blendv_ps(neg_inf, v, _mm256_castsi256_ps(m)),
+                    };
+                    vmax = _mm256_max_ps(vmax, v);
+                });
+            }
+            let max = _mm256_set1_ps(hmax(vmax));
+            let mut vsum = _mm256_setzero_ps();
+            for &run in seg {
+                vectors(run, |j, m| {
+                    let e = exp(_mm256_sub_ps(score(j, m), max));
+                    match m {
+                        None => unsafe { _mm256_storeu_ps(pp.add(j), e) },
+                        Some(m) => {
+                            let e = _mm256_and_ps(e, _mm256_castsi256_ps(m));
+                            unsafe { _mm256_maskstore_ps(pp.add(j), m, e) };
+                            vsum = _mm256_add_ps(vsum, e);
+                            return;
+                        }
+                    }
+                    vsum = _mm256_add_ps(vsum, e);
+                });
+            }
+            let sum = hsum(vsum);
+            let inv = _mm256_set1_ps(if sum > 0.0 { 1.0 / sum } else { 0.0 });
+            let mut gap = 0;
+            for &run in seg {
+                if run.0 == run.1 {
+                    continue;
+                }
+                pr[gap..run.0].fill(0.0);
+                let pp = pr.as_mut_ptr();
+                vectors(run, |j, m| {
+                    let v = _mm256_mul_ps(load(unsafe { pp.add(j) }, m), inv);
+                    match m {
+                        None => unsafe { _mm256_storeu_ps(pp.add(j), v) },
+                        Some(m) => unsafe { _mm256_maskstore_ps(pp.add(j), m, v) },
+                    }
+                });
+                gap = run.1;
+            }
+            pr[gap..].fill(0.0);
+        }
+    }
+}
 simd_entry!(
     /// Row-wise softmax of rows of length `n`.
     pub(crate) fn softmax_rows(x: &[f32], y: &mut [f32], n: usize) => softmax_rows_impl
@@ -166,6 +345,44 @@ mod tests {
     use super::*;
     use burn::tensor::activation::softmax;
     use burn::tensor::{Distribution, TensorData};
+
+    #[test]
+    fn segment_softmax_kernel_matches_the_portable_loop() {
+        // rows of 45 columns: segments with and without partial vectors, single columns, an
+        // empty first segment, segments touching both ends, large and small scores
+        let n = 45;
+        let cases: [Segments; 7] = [
+            [(0, 0), (3, 40)],
+            [(0, 8), (16, 45)],
+            [(2, 3), (9, 10)],
+            [(0, 45), (0, 0)],
+            [(1, 17), (20, 21)],
+            [(0, 0), (44, 45)],
+            [(5, 13), (13, 30)],
+        ];
+        let value = |i: usize| ((i * 37 % 101) as f32 - 50.0) / 7.0;
+        let s: Vec<f32> = (0..cases.len() * n).map(value).collect();
+        let kb: Vec<f32> = (0..n).map(|j| -0.25 * j as f32).collect();
+        let mut want = vec![f32::NAN; s.len()];
+        softmax_segments_portable(&s, &mut want, n, &kb, &cases);
+        let mut got = vec![f32::NAN; s.len()];
+        softmax_segments(&s, &mut got, n, &kb, &cases);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-6 * (1.0 + w.abs()),
+                "[{i}]: {g} against {w}"
+            );
+        }
+        for (r, seg) in cases.iter().enumerate() {
+            let row = &got[r * n..(r + 1) * n];
+            let total: f32 = row.iter().sum();
+            assert!((total - 1.0).abs() < 1e-5, "row {r} sums to {total}");
+            for (j, &v) in row.iter().enumerate() {
+                let seen = seg.iter().any(|&(a, b)| (a..b).contains(&j));
+                assert!(seen || v == 0.0, "row {r}: hidden column {j} is {v}");
+            }
+        }
+    }
 
     #[test]
     fn fused_softmax_matches_burn_in_value_and_gradient_with_masked_entries() {
