@@ -12,7 +12,7 @@
 use std::arch::x86_64::*;
 
 use super::attention_step::{StepDims, StepInputs, alibi_slope, visible_from};
-use super::math;
+use super::softmax::softmax_segments;
 
 /// Whether [`heads`] can run here: AVX2 and FMA, and heads a multiple of 8 wide.
 pub(crate) fn available(d: StepDims) -> bool {
@@ -111,10 +111,11 @@ unsafe fn hsum(v: __m256) -> f32 {
     }
 }
 
-/// Dot products of the eight rows at `rows` with `u`, each `8·chunks` long.
+/// Dot products of the eight rows at `rows` with `u`, each `8·chunks` long, as the lanes of one
+/// vector.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn dots8(rows: [*const f32; 8], u: *const f32, chunks: usize) -> [f32; 8] {
+unsafe fn dots8v(rows: [*const f32; 8], u: *const f32, chunks: usize) -> __m256 {
     // SAFETY (whole body): the caller vouches for `8·chunks` readable floats at each pointer.
     unsafe {
         let mut acc = [_mm256_setzero_ps(); 8];
@@ -124,10 +125,18 @@ unsafe fn dots8(rows: [*const f32; 8], u: *const f32, chunks: usize) -> [f32; 8]
                 acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(rows[r].add(8 * t)), uu, acc[r]);
             }
         }
-        let mut out = [0.0f32; 8];
-        _mm256_storeu_ps(out.as_mut_ptr(), hsum8(acc));
-        out
+        hsum8(acc)
     }
+}
+
+/// [`dots8v`] as an array.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn dots8(rows: [*const f32; 8], u: *const f32, chunks: usize) -> [f32; 8] {
+    let mut out = [0.0f32; 8];
+    // SAFETY: the caller's guarantee for `dots8v`; `out` holds 8 floats.
+    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), dots8v(rows, u, chunks)) };
+    out
 }
 
 /// Dot product of `8·chunks` floats at `a` and `b`.
@@ -178,7 +187,8 @@ unsafe fn mix8(
 }
 
 /// Scores of keys `js` (rows at `key(j)`, head slice applied) against `qh` into
-/// `out[j − js.start]`, as `(dot + shift) · scale − slope · dist(j)`.
+/// `out[j − js.start]`, as `(dot + shift) · scale − slope · dist` where the distance of key `j`
+/// to the query is `dist0 − (j − js.start)` (keys in time order).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -190,21 +200,32 @@ unsafe fn score(
     shift: f32,
     scale: f32,
     slope: f32,
-    dist: impl Fn(usize) -> f32,
+    dist0: f32,
     out: &mut [f32],
 ) {
     let mut j = js.start;
-    // SAFETY (whole body): the caller vouches for `8·chunks` floats at `key(j)` and `qh`.
+    // SAFETY (whole body): the caller vouches for `8·chunks` floats at `key(j)` and `qh`; `out`
+    // holds `js.len()` floats (each store below is checked by slicing).
     unsafe {
+        let ramp = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+        let (shift_v, scale_v, slope_v) = (
+            _mm256_set1_ps(shift),
+            _mm256_set1_ps(scale),
+            _mm256_set1_ps(slope),
+        );
         while j + 8 <= js.end {
             let rows = std::array::from_fn(|r| key(j + r));
-            for (r, v) in dots8(rows, qh, chunks).into_iter().enumerate() {
-                out[j + r - js.start] = (v + shift) * scale - slope * dist(j + r);
-            }
+            let v = dots8v(rows, qh, chunks);
+            let i = j - js.start;
+            let dist = _mm256_sub_ps(_mm256_set1_ps(dist0 - i as f32), ramp);
+            let scaled = _mm256_mul_ps(_mm256_add_ps(v, shift_v), scale_v);
+            let o = &mut out[i..i + 8];
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_fnmadd_ps(slope_v, dist, scaled));
             j += 8;
         }
         while j < js.end {
-            out[j - js.start] = (dot(key(j), qh, chunks) + shift) * scale - slope * dist(j);
+            let i = j - js.start;
+            out[i] = (dot(key(j), qh, chunks) + shift) * scale - slope * (dist0 - i as f32);
             j += 1;
         }
     }
@@ -228,6 +249,7 @@ unsafe fn avx2(
     // timeline: memory row j at position j, cache slot j at m + j, this step at p = m + c
     let p = m + c;
     let mut s = vec![0.0f32; p + 1];
+    let (mut a, zeros) = (vec![0.0f32; p + 1], vec![0.0f32; p + 1]);
     let mut u = vec![0.0f32; f];
     let mut rbar = vec![0.0f32; f];
     for bi in 0..d.b {
@@ -259,7 +281,7 @@ unsafe fn avx2(
                     0.0,
                     scale,
                     slope,
-                    |j| (c - j) as f32,
+                    (c - cache_from) as f32,
                     &mut s[m + cache_from..],
                 );
                 // memory rows, through the key weights: u = W_k,h q_h, then r_j · u + q_h · b_k,h
@@ -277,36 +299,26 @@ unsafe fn avx2(
                         qb,
                         scale,
                         slope,
-                        |j| (p - j) as f32,
+                        (p - mem_from) as f32,
                         &mut s[mem_from..],
                     );
                 }
             }
-            // softmax over the visible positions, normalised in place
-            let (mem, cache) = s.split_at_mut(m);
-            let (mem, cache) = (&mut mem[mem_from..], &mut cache[cache_from..]);
-            let max = math::row_max(mem).max(math::row_max(cache));
-            let mut sum = 0.0f32;
-            for v in mem.iter_mut().chain(cache.iter_mut()) {
-                *v = math::exp(*v - max);
-                sum += *v;
-            }
-            let inv = 1.0 / sum;
-            mem.iter_mut()
-                .chain(cache.iter_mut())
-                .for_each(|v| *v *= inv);
-            let asum: f32 = mem.iter().sum();
+            // softmax over the visible positions (the vectorised kernel of the sequence path)
+            let visible = [(mem_from, m), (m + cache_from, p + 1)];
+            softmax_segments(&s, &mut a, p + 1, &zeros, &[visible]);
+            let asum: f32 = a[mem_from..m].iter().sum();
             let out = &mut att[bi * f + hs..bi * f + hs + dh];
             // SAFETY (the block): as above; `out` holds `dh` = 8·nt floats.
             unsafe {
-                let a_cache = |j: usize| s[m + j];
+                let a_cache = |j: usize| a[m + j];
                 for t in 0..nt {
                     let mut acc = mix8(cache_from..c + 1, a_cache, val, hs + 8 * t);
                     if mem_from < m {
                         // Σ_j a_j V_j,h = (Σ_j a_j r_j) · W_v,h + (Σ_j a_j) b_v,h
                         if t == 0 {
                             for l in 0..nf {
-                                let r = mix8(mem_from..m, |j| s[j], rows, 8 * l);
+                                let r = mix8(mem_from..m, |j| a[j], rows, 8 * l);
                                 _mm256_storeu_ps(rbar[8 * l..].as_mut_ptr(), r);
                             }
                         }
