@@ -252,15 +252,20 @@ fn map_values(
 }
 
 /// The incoming gradient `dy` transformed in place by `f(saved, dy)` (reusing its buffer when it
-/// is not shared): the backward of the elementwise and row-wise fused ops.
+/// is not shared; taken by value, so that the caller's handle does not count as a share): the
+/// backward of the elementwise and row-wise fused ops.
 fn map_grad(
-    dy: &burn::backend::flex::FlexTensor,
+    dy: burn::backend::flex::FlexTensor,
     saved: &burn::backend::flex::FlexTensor,
     f: impl FnOnce(&[f32], &mut [f32]),
 ) -> burn::backend::flex::FlexTensor {
     use burn::backend::TensorMetadata;
     let shape = dy.shape();
-    let mut dy = contiguous(dy);
+    let mut dy = if dy.as_slice::<f32>().is_some() {
+        dy
+    } else {
+        contiguous(&dy)
+    };
     let s = saved.as_slice::<f32>().expect("contiguous f32");
     match dy.try_storage_mut::<f32>() {
         Some(g) if g.len() == s.len() => {

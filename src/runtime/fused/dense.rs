@@ -174,7 +174,7 @@ impl Backward<Flex, 3> for DenseBackward {
         let [x_node, w_node, b_node] = ops.parents;
         let tape = ops.state;
         let dy = grads.consume::<Flex>(&ops.node);
-        let dz = map_grad(&dy, &tape.saved, |s, g| tape.act.grad(s, g));
+        let dz = map_grad(dy, &tape.saved, |s, g| tape.act.grad(s, g));
         let (n, i, o) = sizes(&tape.x, &tape.w);
         let dzs = f32s(&dz);
         if let Some(node) = x_node {

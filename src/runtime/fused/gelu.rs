@@ -107,7 +107,7 @@ impl Backward<Flex, 1> for GeluBackward {
         let [node] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node {
-            let dx = map_grad(&dy, &ops.state, gelu_grad_slice);
+            let dx = map_grad(dy, &ops.state, gelu_grad_slice);
             grads.register::<Flex>(node.id, dx);
         }
     }

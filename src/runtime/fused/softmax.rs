@@ -305,7 +305,7 @@ impl Backward<Flex, 1> for SoftmaxBackward {
         let dy = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node {
             let n = row_len(&dy);
-            let dx = map_grad(&dy, &ops.state, |y, g| softmax_grad_rows(y, g, n));
+            let dx = map_grad(dy, &ops.state, |y, g| softmax_grad_rows(y, g, n));
             grads.register::<Flex>(node.id, dx);
         }
     }
