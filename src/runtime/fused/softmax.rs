@@ -162,17 +162,6 @@ mod avx2 {
         }
     }
 
-    /// Sum of the lanes.
-    #[inline(always)]
-    fn hsum(v: __m256) -> f32 {
-        // SAFETY: plain register arithmetic (the caller runs with AVX2).
-        unsafe {
-            let m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-            let m = _mm_add_ps(m, _mm_movehl_ps(m, m));
-            _mm_cvtss_f32(_mm_add_ss(m, _mm_shuffle_ps::<1>(m, m)))
-        }
-    }
-
     /// Calls `f(j, mask)` over `a..b` in vectors from `a`: `mask` is `None` for whole vectors and
     /// the lanes inside `b` for the last partial one.
     #[inline(always)]
@@ -239,7 +228,8 @@ mod avx2 {
                     vsum = _mm256_add_ps(vsum, e);
                 });
             }
-            let sum = hsum(vsum);
+            // SAFETY: register arithmetic under this function's AVX2
+            let sum = unsafe { super::super::step_heads::hsum(vsum) };
             let inv = _mm256_set1_ps(if sum > 0.0 { 1.0 / sum } else { 0.0 });
             let mut gap = 0;
             for &run in seg {

@@ -101,7 +101,7 @@ unsafe fn hsum8(v: [__m256; 8]) -> __m256 {
 /// The sum of the eight lanes of `v`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn hsum(v: __m256) -> f32 {
+pub(super) unsafe fn hsum(v: __m256) -> f32 {
     // SAFETY: register-only intrinsics; the caller's target features.
     unsafe {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
