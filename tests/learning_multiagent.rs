@@ -52,7 +52,7 @@ agent ippo_spread {
   encoder = mlp(64, 64, act = tanh)
   actor = categorical()
   critic = value()
-  optimizer = adam(lr = 0.003, clip_norm = 0.5)
+  optimizer = adam(lr = 0.001, clip_norm = 0.5)
   train { steps = 40_000, seed = 1, eval_every = 40_000, eval_episodes = 64 }
 }
 "#;
@@ -63,8 +63,10 @@ agent ippo_spread {
         random.return_mean
     );
     assert_eq!(steps, 40_000);
-    // random: about -50.4; 40k steps of IPPO reach about -35 to -41 depending on the seed
-    // (the greedy evaluation over 64 episodes has a standard error of about 1.3)
+    // random: about -50.4; 40k steps of IPPO reach about -34 to -42 depending on the seed
+    // (the greedy evaluation over 64 episodes has a standard error of about 1.3). Actor and
+    // critic clip their gradients each on its own: at lr 0.003 the actor's steps are then large
+    // enough that some seeds stall near -45.
     assert!(
         ret > random.return_mean + 6.0,
         "team return {ret} vs random {}",

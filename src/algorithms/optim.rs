@@ -17,7 +17,10 @@ use crate::check::ir::{Args, Value};
 use crate::runtime::fused::adam::{AdamStep, adam_update};
 use crate::runtime::fused::fork::Fork;
 use crate::runtime::fused::host_param_tensor;
-use crate::runtime::net::{AgentModel, Net};
+use crate::runtime::net::AgentModel;
+
+mod nets;
+pub use nets::NetAdam;
 
 /// Learning rate: constant or linearly annealed over the run.
 #[derive(Clone, Debug, PartialEq)]
@@ -197,25 +200,40 @@ impl Optim {
         norm
     }
 
-    /// [`Optim::apply`] for an agent's model; on the host optimizer each network is updated on
-    /// its own thread (see [`HostAdam::step_nets`]; two networks use `fork`'s helper when given).
+    /// [`Optim::apply`] for an agent's model. Networks that share no parameters clip their
+    /// gradients each on its own, as memorax's separate actor and critic optimizers do (see
+    /// [`nets`]); on the host optimizer each network is updated on its own thread (two networks
+    /// use `fork`'s helper when given). Returns the norm of all gradients together, before
+    /// clipping.
     pub fn apply_nets(
         &mut self,
         model: AgentModel,
-        grads: GradientsParams,
+        mut grads: GradientsParams,
         progress: f64,
         fork: Option<&Fork>,
     ) -> (AgentModel, f32) {
-        if !self.takes_host_grads(&model)
-            || model.nets.len() < 2
+        let clip = self.clip_norm.map(|c| c as f32);
+        if !self.takes_host_grads(&model) {
+            if !nets::clips_per_net(&model) {
+                return self.apply(model, grads, progress);
+            }
+            self.on_burn = true;
+            let squares: f32 = (model.nets.iter())
+                .map(|net| clip_global_norm(net, &mut grads, clip).powi(2))
+                .sum();
+            let lr = self.lr.at(progress);
+            return (self.inner.step(lr, model, grads), squares.sqrt());
+        }
+        let threads = if model.nets.len() < 2
             || model.num_params() < PARALLEL_OPTIM_MIN
             || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2
         {
-            return self.apply(model, grads, progress);
-        }
+            nets::Threads::One
+        } else {
+            fork.map_or(nets::Threads::Spawn, nets::Threads::Fork)
+        };
         let lr = self.lr.at(progress) as f32;
-        let clip = self.clip_norm.map(|c| c as f32);
-        self.host.step_nets(model, grads, lr, clip, fork)
+        self.host.step_nets(model, grads, lr, clip, threads)
     }
 }
 
@@ -313,87 +331,6 @@ impl HostAdam {
             lr,
             scale,
         })
-    }
-
-    /// [`HostAdam::step`] for an agent's model with each network's parameters updated on its
-    /// own thread (the clipping norm is still global): two networks on the caller's thread and
-    /// `fork`'s helper when given, otherwise one spawned thread per network beyond the first.
-    /// Same result: every parameter's update is independent of the others.
-    pub fn step_nets(
-        &mut self,
-        model: AgentModel,
-        mut grads: GradientsParams,
-        lr: f32,
-        clip: Option<f32>,
-        fork: Option<&Fork>,
-    ) -> (AgentModel, f32) {
-        let (mut host, norm, scale) = host_grads(param_ids(&model), &mut grads, clip);
-        let AgentModel {
-            nets,
-            shared,
-            obs_dim,
-            prev_action,
-            prev_reward,
-        } = model;
-        // each network with its own gradients and moments
-        let parts: Vec<(Net, HostAdam, HashMap<ParamId, Vec<f32>>)> = nets
-            .into_iter()
-            .map(|net| {
-                let mut adam = self.clone_settings();
-                let mut g = HashMap::new();
-                for (id, _) in param_ids(&net) {
-                    if let Some(x) = host.remove(&id) {
-                        g.insert(id, x);
-                    }
-                    if let Some(mo) = self.moments.remove(&id) {
-                        adam.moments.insert(id, mo);
-                    }
-                }
-                (net, adam, g)
-            })
-            .collect();
-        let update = |(net, mut adam, grads): (Net, HostAdam, HashMap<ParamId, Vec<f32>>)| {
-            let net = adam.update_all(net, grads, lr, scale);
-            (net, adam.moments)
-        };
-        let done: Vec<(Net, HashMap<ParamId, Moments>)> = match (fork, parts.len()) {
-            (Some(fork), 2) => {
-                let mut parts = parts.into_iter();
-                let (first, second) = (parts.next(), parts.next());
-                let (b, a) = fork.join(
-                    || second.map(update).expect("second network"),
-                    || first.map(update).expect("first network"),
-                );
-                vec![a, b]
-            }
-            _ => std::thread::scope(|s| {
-                let mut parts = parts.into_iter();
-                let first = parts.next();
-                let others: Vec<_> = parts.map(|p| s.spawn(move || update(p))).collect();
-                let mut done: Vec<_> = first.into_iter().map(update).collect();
-                done.extend(
-                    others
-                        .into_iter()
-                        .map(|h| h.join().expect("optimizer thread")),
-                );
-                done
-            }),
-        };
-        let mut nets = Vec::with_capacity(done.len());
-        for (net, moments) in done {
-            self.moments.extend(moments);
-            nets.push(net);
-        }
-        // shared blocks (if any) with the gradients left
-        let shared = self.update_all(shared, host, lr, scale);
-        let model = AgentModel {
-            nets,
-            shared,
-            obs_dim,
-            prev_action,
-            prev_reward,
-        };
-        (model, norm)
     }
 
     /// Settings without moments.

@@ -1,5 +1,6 @@
 use super::*;
 use crate::runtime::basic::Mlp;
+use crate::runtime::net::Net;
 
 fn args(pairs: &[(&str, f64)]) -> Args {
     Args(
@@ -107,9 +108,12 @@ fn host_state_round_trips_and_rejects_corrupt_bytes() {
     assert!(Optim::new("adam", &a).load_bytes(garbage).is_err());
 }
 
-/// Each network updated on its own thread gives the same parameters and norm as one mapper.
+/// Separate networks clip their gradients each on its own (as memorax's separate actor and
+/// critic optimizers): `apply_nets` on one thread, on spawned threads, on the fork's helper, and
+/// one [`NetAdam`] share per network all equal an optimizer per network, and differ from one
+/// clip over all parameters.
 #[test]
-fn per_network_threads_match_one_pass() {
+fn networks_clip_and_step_on_their_own() {
     let src = r#"
 agent a {
   env = "gymnax::CartPole-v1"
@@ -132,7 +136,7 @@ agent a {
         let starts = Tensor::<2>::zeros([3, 2], &dev);
         let plain = dev.clone().inner();
         let mut total = Tensor::<1>::zeros([1], &dev);
-        for net in 0..2 {
+        for net in 0..m.nets.len() {
             let c = m.init_carry(net, 2, &plain).map(&mut |t| t.autodiff());
             let y = m.forward(net, obs.clone(), &starts, c).heads[0].clone();
             total = total + y.square().sum().reshape([1]);
@@ -140,21 +144,82 @@ agent a {
         total
     };
     let a = args(&[("lr", 1e-3), ("clip_norm", 0.5)]);
-    // spawned threads, then the persistent helper
-    for fork in [None, Fork::new()] {
-        let (mut one, mut split) = (Optim::new("adam", &a), Optim::new("adam", &a));
-        let (mut m1, mut m2) = (model.clone(), model.clone());
-        for _ in 0..2 {
-            let g1 = GradientsParams::from_grads(loss(&m1).backward(), &m1);
-            let g2 = GradientsParams::from_grads(loss(&m2).backward(), &m2);
-            let (n1, n2);
-            (m1, n1) = one.apply(m1, g1, 0.0);
-            (m2, n2) = split.apply_nets(m2, g2, 0.0, fork.as_ref());
-            assert_eq!(n1, n2, "global norms");
+    let alone = |m: &AgentModel, net: Net| AgentModel {
+        nets: vec![net],
+        shared: Vec::new(),
+        obs_dim: m.obs_dim,
+        prev_action: m.prev_action,
+        prev_reward: m.prev_reward,
+    };
+    // reference: one optimizer per network
+    let mut own = [Optim::new("adam", &a), Optim::new("adam", &a)];
+    let mut whole = Optim::new("adam", &a);
+    let (mut reference, mut global) = (model.clone(), model.clone());
+    let mut norms = Vec::new();
+    for _ in 0..2 {
+        let mut squares = 0.0f32;
+        for (i, o) in own.iter_mut().enumerate() {
+            let g = GradientsParams::from_grads(loss(&reference).backward(), &reference.nets[i]);
+            let (net, n) = o.apply(reference.nets[i].clone(), g, 0.0);
+            reference.nets[i] = net;
+            squares += n * n;
         }
-        assert_eq!(flat(&m1), flat(&m2));
-        assert_eq!(one.host.moments, split.host.moments);
+        norms.push(squares.sqrt());
+        let g = GradientsParams::from_grads(loss(&global).backward(), &global);
+        (global, _) = whole.apply(global, g, 0.0);
     }
+    assert!(
+        norms[0] > 0.5,
+        "clipping must act for this test to mean anything"
+    );
+    assert_ne!(
+        flat(&reference),
+        flat(&global),
+        "per-network and global clipping differ"
+    );
+    let fork = Fork::new();
+    let threads = [
+        nets::Threads::One,
+        nets::Threads::Spawn,
+        fork.as_ref()
+            .map_or(nets::Threads::One, nets::Threads::Fork),
+    ];
+    for t in threads {
+        let mut o = Optim::new("adam", &a);
+        let mut m = model.clone();
+        for norm in &norms {
+            let g = GradientsParams::from_grads(loss(&m).backward(), &m);
+            let lr = o.lr.at(0.0) as f32;
+            let n;
+            (m, n) = o.host.step_nets(m, g, lr, Some(0.5), t);
+            assert!((n - norm).abs() <= 1e-5 * norm, "norm {n} vs {norm}");
+        }
+        assert_eq!(flat(&m), flat(&reference));
+    }
+    // shares: each network stepped alone
+    let mut o = Optim::new("adam", &a);
+    let mut m = model.clone();
+    for _ in 0..2 {
+        for i in 0..2 {
+            let mut share = o.take_net(&m.nets[i], 0.0).expect("host optimizer");
+            let sub = alone(&m, m.nets[i].clone());
+            let g = GradientsParams::from_grads(loss(&sub).backward(), &sub);
+            let (mut sub, _) = share.step(sub, g);
+            m.nets[i] = sub.nets.pop().expect("one network");
+            o.give_net(share);
+        }
+    }
+    assert_eq!(flat(&m), flat(&reference));
+    assert_eq!(
+        o.host.moments,
+        own[0]
+            .host
+            .moments
+            .clone()
+            .into_iter()
+            .chain(own[1].host.moments.clone())
+            .collect()
+    );
 }
 
 #[test]

@@ -22,13 +22,13 @@ use crate::runtime::fused::fork::Fork;
 use crate::runtime::net::AgentModel;
 
 use super::common::{
-    EpisodeStats, Optim, Rng64, flag_values, flags, gather_cols, host, normal, permutation,
-    sample_categorical, tensor,
+    EpisodeStats, Optim, Rng64, flag_values, flags, host, normal, sample_categorical, tensor,
 };
 use super::intrinsic::Intrinsic;
 
 mod critic;
 mod loss;
+mod update;
 use super::returns::{gae, normalize};
 use super::snapshot::{self, CarryData};
 use super::{AlgoError, AlgoState, Algorithm, IterStats};
@@ -449,7 +449,6 @@ impl Algorithm for Ppo {
         let starts = flag_values(&r.starts);
         let rollout_s = t_rollout.elapsed().as_secs_f32();
         let t_update = std::time::Instant::now();
-        let mut model = model;
         let spec = loss::LossSpec {
             actor: self.actor,
             critic: self.critic,
@@ -459,71 +458,40 @@ impl Algorithm for Ppo {
             vf_coef: self.cfg.vf_coef,
             ent_coef: self.cfg.ent_coef,
         };
-        let mut sums: BTreeMap<String, f32> = BTreeMap::new();
-        let mut count = 0.0f32;
-        for _ in 0..self.cfg.epochs {
-            let perm = permutation(lb, &mut self.rng);
-            for chunk in perm.chunks(mb.max(1)) {
-                let cols = chunk.to_vec();
-                let m = cols.len();
-                let dev = &self.device;
-                let obs = tensor(gather_cols(&r.obs, lt, lb, f, &cols), [lt, m, f], dev);
-                let st = if recurrent {
-                    tensor(gather_cols(&starts, lt, lb, 1, &cols), [lt, m], dev)
-                } else {
-                    tensor(vec![0.0; m], [1, m], dev)
-                };
-                let col = |v: &[f32]| gather_cols(v, lt, lb, 1, &cols);
-                let old_logp = tensor(col(&r.logp), [lt, m], dev);
-                let advs = tensor(col(&adv), [lt, m], dev);
-                let rets = tensor(col(&ret), [lt, m], dev);
-                let old_v = tensor(col(&r.values), [lt, m], dev);
-                let acts = gather_cols(&r.actions, lt, lb, aw, &cols);
-                let idx = Tensor::<1, Int>::from_data(
-                    TensorData::new(cols.iter().map(|&c| c as i64).collect::<Vec<_>>(), [m]),
-                    &self.plain,
-                );
-                let carry_for = |net: usize| -> Carry {
-                    let c = start_carries[&net].clone();
-                    let c = if recurrent {
-                        c.select_rows(&idx)
-                    } else {
-                        model.init_carry(net, m, &self.plain)
-                    };
-                    c.map(&mut |t| t.autodiff())
-                };
-                let minibatch = loss::Minibatch {
-                    obs,
-                    starts: st,
-                    old_logp,
-                    advs,
-                    rets,
-                    old_v,
-                    acts,
-                    actor_carry: carry_for(self.actor.0),
-                    critic_carry: if self.actor.0 == self.critic.0 {
-                        Carry::Tuple(Vec::new())
-                    } else {
-                        carry_for(self.critic.0)
-                    },
-                };
-                let (grads, scalars) =
-                    loss::minibatch_grads(&model, minibatch, &spec, self.fork.as_ref());
-                for (k, v) in loss::SCALARS.iter().zip(&scalars) {
-                    if !v.is_finite() {
-                        return Err(AlgoError::NonFinite(k.to_string(), *v, self.env_steps));
-                    }
-                    *sums.entry(k.to_string()).or_default() += v;
-                }
-                let (m2, norm) = self
-                    .optim
-                    .apply_nets(model, grads, progress, self.fork.as_ref());
-                model = m2;
-                *sums.entry("grad_norm".into()).or_default() += norm;
-                count += 1.0;
+        let data = update::UpdateData {
+            obs: &r.obs,
+            starts: &starts,
+            logp: &r.logp,
+            adv: &adv,
+            ret: &ret,
+            values: &r.values,
+            actions: &r.actions,
+            carries: &start_carries,
+            dims: (lt, lb, f, aw),
+            recurrent,
+            device: &self.device,
+            plain: &self.plain,
+        };
+        let batches = update::batches(self.cfg.epochs, lb, mb, &mut self.rng);
+        let optim = (&mut self.optim, progress);
+        let (model, rows) = match self.fork.as_ref() {
+            Some(fork) if update::runs_independently(&model, optim.0, Some(fork)) => {
+                update::independent(model, &data, &batches, &spec, optim, fork)
             }
-        }
+            fork => update::coupled(model, &data, &batches, &spec, optim, fork),
+        };
         self.model = Some(model);
+        let mut sums: BTreeMap<String, f32> = BTreeMap::new();
+        for (scalars, norm) in &rows {
+            for (k, v) in loss::SCALARS.iter().zip(scalars) {
+                if !v.is_finite() {
+                    return Err(AlgoError::NonFinite(k.to_string(), *v, self.env_steps));
+                }
+                *sums.entry(k.to_string()).or_default() += v;
+            }
+            *sums.entry("grad_norm".into()).or_default() += norm;
+        }
+        let count = rows.len() as f32;
         if let Some(i) = &mut self.intrinsic {
             extra.extend(i.update(&r.obs, &r.actions, progress, self.env_steps)?);
         }

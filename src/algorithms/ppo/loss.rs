@@ -148,6 +148,45 @@ fn value_loss(values: Tensor<3>, mb: &Minibatch, spec: &LossSpec) -> Tensor<1> {
     }
 }
 
+/// Which network's loss [`net_grads`] differentiates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The policy network: clipped surrogate and entropy bonus.
+    Actor,
+    /// The value network: `vf_coef` × value loss.
+    Critic,
+}
+
+/// Gradients of one network's own loss (actor and critic separate networks) with respect to its
+/// parameters, and its diagnostics: policy loss, entropy, approx KL and clip fraction for the
+/// actor, the value loss for the critic.
+pub(crate) fn net_grads(
+    model: &AgentModel,
+    role: Role,
+    mb: &Minibatch,
+    spec: &LossSpec,
+) -> (GradientsParams, Vec<f32>) {
+    match role {
+        Role::Critic => {
+            let net = spec.critic.0;
+            let out = model.forward(net, mb.obs.clone(), &mb.starts, mb.critic_carry.clone());
+            let v = value_loss(out.heads[spec.critic.1].clone(), mb, spec);
+            let loss = with_aux(v.clone().mul_scalar(spec.vf_coef), out.aux);
+            let grads = GradientsParams::from_grads(loss.backward(), &model.nets[net]);
+            (grads, host(v.detach()))
+        }
+        Role::Actor => {
+            let net = spec.actor.0;
+            let mut out = model.forward(net, mb.obs.clone(), &mb.starts, mb.actor_carry.clone());
+            let aux = out.aux.take();
+            let (loss, pg) = policy_terms(model, &out, mb, spec);
+            let loss = with_aux(loss, aux);
+            let grads = GradientsParams::from_grads(loss.backward(), &model.nets[net]);
+            (grads, host(Tensor::cat(pg.map(|t| t.detach()).to_vec(), 0)))
+        }
+    }
+}
+
 /// Gradients of the PPO loss on one minibatch, and its diagnostics (see [`SCALARS`]). With
 /// `fork` (only when [`separable`]), the critic's pass runs on the helper thread.
 pub(crate) fn minibatch_grads(
@@ -164,24 +203,12 @@ pub(crate) fn minibatch_grads(
     let run =
         |net: usize, carry: &Carry| model.forward(net, mb.obs.clone(), &mb.starts, carry.clone());
     if let Some(fork) = fork {
-        let critic = || {
-            let out = run(spec.critic.0, &mb.critic_carry);
-            let v = value_loss(out.heads[spec.critic.1].clone(), &mb, spec);
-            let loss = with_aux(v.clone().mul_scalar(spec.vf_coef), out.aux);
-            let grads = GradientsParams::from_grads(loss.backward(), &model.nets[spec.critic.0]);
-            (grads, v)
-        };
-        let actor = || {
-            let mut out = run(spec.actor.0, &mb.actor_carry);
-            let aux = out.aux.take();
-            let (loss, pg) = policy_terms(model, &out, &mb, spec);
-            let loss = with_aux(loss, aux);
-            let grads = GradientsParams::from_grads(loss.backward(), &model.nets[spec.actor.0]);
-            (grads, pg)
-        };
+        let critic = || net_grads(model, Role::Critic, &mb, spec);
+        let actor = || net_grads(model, Role::Actor, &mb, spec);
         let ((critic_grads, v), (mut grads, pg)) = fork.join(critic, actor);
         merge_grads(&model.nets[spec.critic.0], critic_grads, &mut grads);
-        (grads, diagnostics(pg, v))
+        let [pg_loss, ent, kl, clipfrac] = [pg[0], pg[1], pg[2], pg[3]];
+        (grads, vec![pg_loss, v[0], ent, kl, clipfrac])
     } else {
         let mut out = run(spec.actor.0, &mb.actor_carry);
         let mut aux = out.aux.take();
