@@ -143,7 +143,9 @@ agent a {
         }
         total
     };
-    let a = args(&[("lr", 1e-3), ("clip_norm", 0.5)]);
+    // far below every network's gradient norm, whatever the random initialisation
+    const CLIP: f32 = 1e-3;
+    let a = args(&[("lr", 1e-3), ("clip_norm", CLIP as f64)]);
     let alone = |m: &AgentModel, net: Net| AgentModel {
         nets: vec![net],
         shared: Vec::new(),
@@ -155,7 +157,7 @@ agent a {
     let mut own = [Optim::new("adam", &a), Optim::new("adam", &a)];
     let mut whole = Optim::new("adam", &a);
     let (mut reference, mut global) = (model.clone(), model.clone());
-    let mut norms = Vec::new();
+    let (mut norms, mut smallest) = (Vec::new(), f32::INFINITY);
     for _ in 0..2 {
         let mut squares = 0.0f32;
         for (i, o) in own.iter_mut().enumerate() {
@@ -163,13 +165,14 @@ agent a {
             let (net, n) = o.apply(reference.nets[i].clone(), g, 0.0);
             reference.nets[i] = net;
             squares += n * n;
+            smallest = smallest.min(n);
         }
         norms.push(squares.sqrt());
         let g = GradientsParams::from_grads(loss(&global).backward(), &global);
         (global, _) = whole.apply(global, g, 0.0);
     }
     assert!(
-        norms[0] > 0.5,
+        smallest > CLIP,
         "clipping must act for this test to mean anything"
     );
     assert_ne!(
@@ -191,7 +194,7 @@ agent a {
             let g = GradientsParams::from_grads(loss(&m).backward(), &m);
             let lr = o.lr.at(0.0) as f32;
             let n;
-            (m, n) = o.host.step_nets(m, g, lr, Some(0.5), t);
+            (m, n) = o.host.step_nets(m, g, lr, Some(CLIP), t);
             assert!((n - norm).abs() <= 1e-5 * norm, "norm {n} vs {norm}");
         }
         assert_eq!(flat(&m), flat(&reference));
