@@ -213,3 +213,17 @@ pub fn with_aux(loss: Tensor<1>, aux: Option<Tensor<1>>) -> Tensor<1> {
 pub fn vector_steps_per_round(train_frequency: u64, num_envs: usize) -> u64 {
     (train_frequency / num_envs as u64).max(1)
 }
+
+/// Every float parameter value of `model`, in visit order (for comparing models in tests).
+#[cfg(test)]
+pub(crate) fn param_values<M: burn::module::Module>(model: &M) -> Vec<f32> {
+    struct All(Vec<f32>);
+    impl burn::module::ModuleVisitor for All {
+        fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+            self.0.extend(host(p.val()));
+        }
+    }
+    let mut all = All(Vec::new());
+    model.visit(&mut all);
+    all.0
+}

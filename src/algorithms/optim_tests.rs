@@ -1,6 +1,6 @@
+use super::super::common::param_values as flat;
 use super::*;
 use crate::runtime::basic::Mlp;
-use crate::runtime::net::Net;
 
 fn args(pairs: &[(&str, f64)]) -> Args {
     Args(
@@ -9,18 +9,6 @@ fn args(pairs: &[(&str, f64)]) -> Args {
             .map(|(k, v)| (k.to_string(), Value::Float(*v)))
             .collect(),
     )
-}
-
-fn flat<M: Module>(model: &M) -> Vec<f32> {
-    struct All(Vec<f32>);
-    impl ModuleVisitor for All {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-            self.0.extend(super::super::common::host(p.val()));
-        }
-    }
-    let mut all = All(Vec::new());
-    model.visit(&mut all);
-    all.0
 }
 
 /// A squared-output loss of `model` on a fixed batch (different per step).
@@ -146,13 +134,6 @@ agent a {
     // far below every network's gradient norm, whatever the random initialisation
     const CLIP: f32 = 1e-3;
     let a = args(&[("lr", 1e-3), ("clip_norm", CLIP as f64)]);
-    let alone = |m: &AgentModel, net: Net| AgentModel {
-        nets: vec![net],
-        shared: Vec::new(),
-        obs_dim: m.obs_dim,
-        prev_action: m.prev_action,
-        prev_reward: m.prev_reward,
-    };
     // reference: one optimizer per network
     let mut own = [Optim::new("adam", &a), Optim::new("adam", &a)];
     let mut whole = Optim::new("adam", &a);
@@ -205,7 +186,7 @@ agent a {
     for _ in 0..2 {
         for i in 0..2 {
             let mut share = o.take_net(&m.nets[i], 0.0).expect("host optimizer");
-            let sub = alone(&m, m.nets[i].clone());
+            let sub = m.alone(m.nets[i].clone());
             let g = GradientsParams::from_grads(loss(&sub).backward(), &sub);
             let (mut sub, _) = share.step(sub, g);
             m.nets[i] = sub.nets.pop().expect("one network");

@@ -48,6 +48,31 @@ pub struct NetOut {
 }
 
 impl AgentModel {
+    /// The networks taken out, and the rest of the model (no networks) to put them back into with
+    /// [`AgentModel::with_nets`].
+    pub fn take_nets(mut self) -> (Vec<Net>, AgentModel) {
+        let nets = std::mem::take(&mut self.nets);
+        (nets, self)
+    }
+
+    /// This model with `nets` as its networks.
+    pub fn with_nets(mut self, nets: Vec<Net>) -> AgentModel {
+        self.nets = nets;
+        self
+    }
+
+    /// `net` as the only network of a model with this model's inputs and no shared blocks (for
+    /// training a network that shares no parameters on its own).
+    pub fn alone(&self, net: Net) -> AgentModel {
+        AgentModel {
+            nets: vec![net],
+            shared: Vec::new(),
+            obs_dim: self.obs_dim,
+            prev_action: self.prev_action,
+            prev_reward: self.prev_reward,
+        }
+    }
+
     /// Initial carry of network `net` for `batch` environments.
     pub fn init_carry(&self, net: usize, batch: usize, device: &Device) -> Carry {
         let ctx = Ctx::new(&self.shared);

@@ -49,13 +49,7 @@ impl HostAdam {
         let per_net = clips_per_net(&model);
         let global_clip = if per_net { None } else { clip };
         let (mut host, norm, scale) = host_grads(param_ids(&model), &mut grads, global_clip);
-        let AgentModel {
-            nets,
-            shared,
-            obs_dim,
-            prev_action,
-            prev_reward,
-        } = model;
+        let (nets, mut rest) = model.take_nets();
         let parts: Vec<NetPart> = nets
             .into_iter()
             .map(|net| {
@@ -105,15 +99,8 @@ impl HostAdam {
             nets.push(net);
         }
         // shared blocks (if any) with the gradients left
-        let shared = self.update_all(shared, host, lr, scale);
-        let model = AgentModel {
-            nets,
-            shared,
-            obs_dim,
-            prev_action,
-            prev_reward,
-        };
-        (model, norm)
+        rest.shared = self.update_all(std::mem::take(&mut rest.shared), host, lr, scale);
+        (rest.with_nets(nets), norm)
     }
 
     /// Settings, and the moments of the parameters `ids` moved out of `self`.

@@ -180,13 +180,7 @@ pub(super) fn independent(
     (optim, progress): (&mut Optim, f64),
     fork: &Fork,
 ) -> (AgentModel, Vec<Row>) {
-    let AgentModel {
-        nets,
-        shared,
-        obs_dim,
-        prev_action,
-        prev_reward,
-    } = model;
+    let (nets, rest) = model.take_nets();
     let mut nets: Vec<Option<_>> = nets.into_iter().map(Some).collect();
     let mut alone = |net: usize| {
         let net = nets[net]
@@ -195,14 +189,7 @@ pub(super) fn independent(
         let share = optim
             .take_net(&net, progress)
             .expect("host optimizer (checked by runs_independently)");
-        let model = AgentModel {
-            nets: vec![net],
-            shared: Vec::new(),
-            obs_dim,
-            prev_action,
-            prev_reward,
-        };
-        (model, share)
+        (rest.alone(net), share)
     };
     let (actor, critic) = (alone(spec.actor.0), alone(spec.critic.0));
     // each network is network 0 of its own model
@@ -246,13 +233,8 @@ pub(super) fn independent(
     for (slot, mut m) in [(spec.actor.0, a_model), (spec.critic.0, c_model)] {
         nets[slot] = m.nets.pop();
     }
-    let model = AgentModel {
-        nets: nets.into_iter().map(|n| n.expect("network back")).collect(),
-        shared,
-        obs_dim,
-        prev_action,
-        prev_reward,
-    };
+    let nets = nets.into_iter().map(|n| n.expect("network back")).collect();
+    let model = rest.with_nets(nets);
     // rows as the coupled update reports them: up to the first minibatch either network stopped at
     let rows = a_rows
         .into_iter()
@@ -268,20 +250,8 @@ pub(super) fn independent(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algorithms::common::param_values as flat;
     use crate::check::ir::{ActionSpace, Args, Value};
-    use burn::module::{ModuleVisitor, Param};
-
-    fn flat<M: Module>(model: &M) -> Vec<f32> {
-        struct All(Vec<f32>);
-        impl ModuleVisitor for All {
-            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
-                self.0.extend(crate::algorithms::common::host(p.val()));
-            }
-        }
-        let mut all = All(Vec::new());
-        model.visit(&mut all);
-        all.0
-    }
 
     /// Actor and critic trained side by side through all minibatches end with the same
     /// parameters, optimizer state and diagnostics as one joint step per minibatch.
