@@ -1,12 +1,13 @@
 //! Recurrent-aware proximal policy optimisation.
 //!
-//! Rollouts run the policy on the inference device (`valid()`), one vector step at a time, and
-//! keep the carries of every network at the rollout start. A separate critic does not step with
-//! the actor: it values the observed steps in sequence form, in chunks, on a second thread
-//! ([`critic`]). Updates replay whole `[T, B]`
-//! sequences from those carries, with minibatches over environments when a network is
-//! recurrent and over individual steps otherwise. GAE bootstraps through truncation (the value of
-//! the true last observation is added to the reward), never through termination.
+//! Rollouts run the policy on the inference device (`valid()`), one vector step at a time, and keep
+//! the carries of every network at the rollout start. A separate critic does not step with the
+//! actor: it values the observed steps in sequence form, in chunks, on a second thread
+//! ([`critic`]). Updates replay whole `[T, B]` sequences from those carries, with minibatches over
+//! environments when a network is recurrent and over individual steps otherwise; separate actor and
+//! critic networks clip their gradients each on its own and train side by side ([`update`]). GAE
+//! bootstraps through truncation (the value of the true last observation is added to the reward),
+//! never through termination.
 
 use std::collections::BTreeMap;
 

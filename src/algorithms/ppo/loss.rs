@@ -1,8 +1,9 @@
 //! PPO's clipped losses for one minibatch and their gradients. When actor and critic are separate
-//! networks with no parameters in common, their losses are independent: the two forward and
-//! backward passes then run on two threads (the caller's and a persistent helper's; burn's
-//! autodiff keeps one graph per independent computation), and the gradients are merged before
-//! clipping, giving the same update as one joint backward pass.
+//! networks with no parameters in common, their losses are independent: each network's gradient
+//! comes from its own loss ([`net_grads`]), the two forward and backward passes can run on two
+//! threads (the caller's and a persistent helper's; burn's autodiff keeps one graph per
+//! independent computation), and [`minibatch_grads`] merges them into one set, the same
+//! gradients as one joint backward pass.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
