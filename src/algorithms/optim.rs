@@ -214,7 +214,7 @@ impl Optim {
     ) -> (AgentModel, f32) {
         let clip = self.clip_norm.map(|c| c as f32);
         if !self.takes_host_grads(&model) {
-            if !nets::clips_per_net(&model) {
+            if !model.nets_are_disjoint() {
                 return self.apply(model, grads, progress);
             }
             self.on_burn = true;

@@ -476,7 +476,7 @@ impl Algorithm for Ppo {
         let batches = update::batches(self.cfg.epochs, lb, mb, &mut self.rng);
         let optim = (&mut self.optim, progress);
         let (model, rows) = match self.fork.as_ref() {
-            Some(fork) if update::runs_independently(&model, optim.0, Some(fork)) => {
+            Some(fork) if update::runs_independently(&model, optim.0) => {
                 update::independent(model, &data, &batches, &spec, optim, fork)
             }
             fork => update::coupled(model, &data, &batches, &spec, optim, fork),

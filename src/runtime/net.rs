@@ -61,6 +61,12 @@ impl AgentModel {
         self
     }
 
+    /// Whether the model has several networks and none of its parameters is shared between them
+    /// (no `shared(...)` block holds any): each network can then be trained on its own.
+    pub fn nets_are_disjoint(&self) -> bool {
+        self.nets.len() > 1 && self.shared.iter().all(|l| l.num_params() == 0)
+    }
+
     /// `net` as the only network of a model with this model's inputs and no shared blocks (for
     /// training a network that shares no parameters on its own).
     pub fn alone(&self, net: Net) -> AgentModel {

@@ -13,12 +13,6 @@ use super::{HostAdam, Moments, Optim, clip_scale, host_grads, param_ids};
 use crate::runtime::fused::fork::Fork;
 use crate::runtime::net::{AgentModel, Net};
 
-/// Whether the networks of `model` clip their gradients separately: there are several and no
-/// parameters are shared between them.
-pub(super) fn clips_per_net(model: &AgentModel) -> bool {
-    model.nets.len() > 1 && param_ids(&model.shared).is_empty()
-}
-
 /// Where [`HostAdam::step_nets`] updates the networks.
 #[derive(Clone, Copy)]
 pub(super) enum Threads<'a> {
@@ -35,7 +29,7 @@ type NetPart = (Net, HostAdam, HashMap<ParamId, Vec<f32>>, f32);
 
 impl HostAdam {
     /// [`HostAdam::step`] for an agent's model, with each network's gradient clipped on its own
-    /// when [`clips_per_net`] (else all together) and the networks updated as `threads` says
+    /// when [`AgentModel::nets_are_disjoint`] (else all together) and the networks updated as `threads` says
     /// (same result either way: every parameter's update is independent of the others). Returns
     /// the norm of all gradients together, before clipping.
     pub(super) fn step_nets(
@@ -46,7 +40,7 @@ impl HostAdam {
         clip: Option<f32>,
         threads: Threads<'_>,
     ) -> (AgentModel, f32) {
-        let per_net = clips_per_net(&model);
+        let per_net = model.nets_are_disjoint();
         let global_clip = if per_net { None } else { clip };
         let (mut host, norm, scale) = host_grads(param_ids(&model), &mut grads, global_clip);
         let (nets, mut rest) = model.take_nets();

@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::Module;
 use burn::prelude::*;
 
 use super::super::common::{Optim, gather_cols, permutation, tensor};
@@ -122,9 +121,10 @@ pub(super) fn batches(
 /// (of all trained networks together).
 pub(super) type Row = ([f32; 5], f32);
 
-/// Whether a row holds a non-finite value.
-fn finite(row: &Row) -> bool {
-    row.0.iter().all(|v| v.is_finite()) && row.1.is_finite()
+/// Whether all of a minibatch's diagnostics are finite (an update stops before stepping on one
+/// that is not).
+fn finite(scalars: &[f32]) -> bool {
+    scalars.iter().all(|v| v.is_finite())
 }
 
 /// The update with one optimizer step per minibatch over both networks (gradients merged when
@@ -149,7 +149,7 @@ pub(super) fn coupled(
         let mb = data.minibatch(cols, Some(carry(spec.actor.0)), critic);
         let (grads, s) = loss::minibatch_grads(&model, mb, spec, fork);
         let scalars: [f32; 5] = std::array::from_fn(|i| s[i]);
-        if !finite(&(scalars, 0.0)) {
+        if !finite(&scalars) {
             rows.push((scalars, 0.0));
             break;
         }
@@ -160,13 +160,10 @@ pub(super) fn coupled(
     (model, rows)
 }
 
-/// Whether [`independent`] can run the update of `model`: separate actor and critic (`fork` is
-/// only made for [`loss::separable`] agents), no shared blocks, host optimizer.
-pub(super) fn runs_independently(model: &AgentModel, optim: &Optim, fork: Option<&Fork>) -> bool {
-    fork.is_some()
-        && model.nets.len() == 2
-        && model.shared.iter().all(|l| l.num_params() == 0)
-        && optim.takes_host_grads(model)
+/// Whether [`independent`] can run the update of `model` (given a fork, which is only made for
+/// [`loss::separable`] agents): two networks sharing no parameters, on the host optimizer.
+pub(super) fn runs_independently(model: &AgentModel, optim: &Optim) -> bool {
+    model.nets.len() == 2 && model.nets_are_disjoint() && optim.takes_host_grads(model)
 }
 
 /// The update with actor and critic trained side by side, each through all minibatches with
@@ -215,7 +212,7 @@ pub(super) fn independent(
                 Role::Critic => data.minibatch(cols, None, of),
             };
             let (grads, scalars) = loss::net_grads(&model, role, &mb, &own);
-            if !scalars.iter().all(|v| v.is_finite()) {
+            if !finite(&scalars) {
                 out.push((scalars, 0.0));
                 break;
             }
@@ -229,7 +226,6 @@ pub(super) fn independent(
         fork.join(|| train(Role::Critic, critic), || train(Role::Actor, actor));
     optim.give_net(a_share);
     optim.give_net(c_share);
-    let mut nets = nets;
     for (slot, mut m) in [(spec.actor.0, a_model), (spec.critic.0, c_model)] {
         nets[slot] = m.nets.pop();
     }
@@ -322,7 +318,7 @@ agent a {
             ("clip_norm".into(), Value::Float(0.5)),
         ]);
         let (mut o1, mut o2) = (Optim::new("adam", &opt_args), Optim::new("adam", &opt_args));
-        assert!(runs_independently(&model, &o2, Some(&fork)));
+        assert!(runs_independently(&model, &o2));
         let (m1, rows1) = coupled(
             model.clone(),
             &data,
