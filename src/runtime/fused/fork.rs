@@ -5,16 +5,22 @@
 //! per join: both measured slower than one thread. Here the helper spins for a while after each
 //! job, so the next job it gets within that window starts within a cache-line transfer; after
 //! the window it parks, so an idle run does not keep a core busy.
+//!
+//! The caller waits the same way: it spins for [`SPIN`], then parks until the helper wakes it
+//! (it used to call `sched_yield` in a loop). In PPO with separate networks each side of the
+//! join is one network's whole update, and the side that finishes first can wait 5–50 ms for
+//! the other; parked, it leaves its vCPU to the host instead of keeping it busy with system
+//! calls.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-/// How long the idle helper spins before it parks.
+/// How long the idle helper, and a caller waiting for it, spin before they park.
 const SPIN: Duration = Duration::from_micros(300);
 
 const IDLE: u8 = 0;
@@ -30,6 +36,11 @@ struct Shared {
     state: AtomicU8,
     /// Set while the helper is parked (or about to park): only then does a post need `unpark`.
     parked: AtomicBool,
+    /// Set while the caller is parked in `wait` (or about to park): only then does `DONE` need
+    /// to wake it.
+    caller_parked: AtomicBool,
+    /// The thread of the current `join`'s caller (written before `POSTED`, like `job`).
+    caller: UnsafeCell<Option<Thread>>,
     job: UnsafeCell<Option<Job>>,
     panic: UnsafeCell<Option<Box<dyn Any + Send>>>,
 }
@@ -57,6 +68,8 @@ impl Fork {
         let shared = Arc::new(Shared {
             state: AtomicU8::new(IDLE),
             parked: AtomicBool::new(false),
+            caller_parked: AtomicBool::new(false),
+            caller: UnsafeCell::new(None),
             job: UnsafeCell::new(None),
             panic: UnsafeCell::new(None),
         });
@@ -86,7 +99,10 @@ impl Fork {
         // helper has finished and dropped it (`wait` below runs even when `b` panics).
         let job: Job = unsafe { std::mem::transmute(job) };
         // SAFETY: the helper is idle (every `join` waits for `DONE`), so the slot is ours.
-        unsafe { *self.shared.job.get() = Some(job) };
+        unsafe {
+            *self.shared.job.get() = Some(job);
+            *self.shared.caller.get() = Some(thread::current());
+        }
         // SeqCst pairs with the helper's `parked` store then `state` load: either it sees the
         // post before parking, or this sees `parked` and wakes it.
         self.shared.state.store(POSTED, Ordering::SeqCst);
@@ -107,16 +123,23 @@ impl Fork {
         }
     }
 
-    /// Spins (then yields) until the helper has finished the posted job.
+    /// Spins for [`SPIN`], then parks, until the helper has finished the posted job.
     fn wait(&self) {
+        let since = Instant::now();
         let mut spins = 0u32;
         while self.shared.state.load(Ordering::Acquire) != DONE {
-            if spins < 1 << 16 {
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(64) || since.elapsed() < SPIN {
                 std::hint::spin_loop();
-                spins += 1;
-            } else {
-                thread::yield_now();
+                continue;
             }
+            // SeqCst pairs with the helper's `DONE` store then `caller_parked` load: either this
+            // sees `DONE` before parking, or the helper sees `caller_parked` and wakes it
+            self.shared.caller_parked.store(true, Ordering::SeqCst);
+            if self.shared.state.load(Ordering::SeqCst) != DONE {
+                thread::park_timeout(Duration::from_millis(50));
+            }
+            self.shared.caller_parked.store(false, Ordering::SeqCst);
         }
         self.shared.state.store(IDLE, Ordering::Relaxed);
     }
@@ -154,15 +177,20 @@ fn serve(shared: &Shared) {
             }
             shared.parked.store(false, Ordering::SeqCst);
         }
-        // SAFETY: `POSTED` hands the job slot to this thread.
-        let job = unsafe { (*shared.job.get()).take() };
+        // SAFETY: `POSTED` hands the job and caller slots to this thread.
+        let (job, caller) = unsafe { ((*shared.job.get()).take(), (*shared.caller.get()).take()) };
         if let Some(job) = job
             && let Err(p) = catch_unwind(AssertUnwindSafe(job))
         {
             // SAFETY: the caller reads `panic` only after `DONE`.
             unsafe { *shared.panic.get() = Some(p) };
         }
-        shared.state.store(DONE, Ordering::Release);
+        shared.state.store(DONE, Ordering::SeqCst);
+        if shared.caller_parked.load(Ordering::SeqCst)
+            && let Some(caller) = caller
+        {
+            caller.unpark();
+        }
     }
 }
 
@@ -186,6 +214,32 @@ mod tests {
         thread::sleep(SPIN * 4);
         let (a, b) = fork.join(|| 1, || 2);
         assert_eq!((a, b), (1, 2));
+    }
+
+    /// A caller that waits longer than the spin window parks and is woken by the helper; a
+    /// helper that waits longer parks and is woken by the next post.
+    #[test]
+    fn long_sides_park_and_wake() {
+        let Some(fork) = Fork::new() else { return };
+        for round in 0..4u64 {
+            let slow = SPIN * 8;
+            let (a, b) = fork.join(
+                || {
+                    thread::sleep(slow);
+                    round
+                },
+                || round + 1,
+            );
+            assert_eq!((a, b), (round, round + 1));
+            let (a, b) = fork.join(
+                || round * 2,
+                || {
+                    thread::sleep(slow);
+                    round * 3
+                },
+            );
+            assert_eq!((a, b), (round * 2, round * 3));
+        }
     }
 
     #[test]
