@@ -277,6 +277,12 @@ pub fn run(a: VsArgs) -> u8 {
             }
         }
         let (m, o) = (medians(&theirs), medians(&ours));
+        // run k of each side ran back to back: their ratio cancels most of the machine's drift
+        let pairs: Vec<f64> = theirs
+            .iter()
+            .zip(&ours)
+            .map(|(m, o)| o.sps / m.sps)
+            .collect();
         rows.push(serde_json::json!({
             "workload": name,
             "env_steps": steps,
@@ -284,6 +290,8 @@ pub fn run(a: VsArgs) -> u8 {
             "memorax": {"sps": m.sps, "wall_s": m.wall_s, "peak_rss_mb": m.rss_mb, "final_return": m.ret},
             "memoraxc": {"sps": o.sps, "wall_s": o.wall_s, "peak_rss_mb": o.rss_mb, "final_return": o.ret},
             "sps_ratio": o.sps / m.sps,
+            "sps_pair_ratios": pairs,
+            "sps_pair_ratio_median": median(pairs.clone()),
             "wall_ratio": o.wall_s / m.wall_s,
             "rss_ratio": o.rss_mb / m.rss_mb,
         }));
@@ -301,7 +309,8 @@ pub fn run(a: VsArgs) -> u8 {
     super::EXIT_OK
 }
 
-/// The comparison as a Markdown table (medians; ratios are memoraxc / memorax).
+/// The comparison as a Markdown table (medians; ratios are memoraxc / memorax), then each
+/// workload's SPS ratios run by run (each pair of runs back to back) and their median.
 pub fn table(report: &serde_json::Value) -> String {
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
     let mut s = String::from(
@@ -324,6 +333,28 @@ pub fn table(report: &serde_json::Value) -> String {
             f(&m["final_return"]),
             f(&o["final_return"]),
         ));
+    }
+    let runs: Vec<String> = report
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let pairs: Vec<String> = r["sps_pair_ratios"]
+                .as_array()?
+                .iter()
+                .map(|x| format!("{:.2}×", f(x)))
+                .collect();
+            Some(format!(
+                "{}: SPS ratio run by run {} (median {:.2}×)\n",
+                r["workload"].as_str().unwrap_or(""),
+                pairs.join(", "),
+                f(&r["sps_pair_ratio_median"]),
+            ))
+        })
+        .collect();
+    if !runs.is_empty() {
+        s.push('\n');
+        s.extend(runs);
     }
     s
 }
@@ -373,10 +404,15 @@ mod tests {
             "memorax": {"sps": 100.0, "wall_s": 10.0, "peak_rss_mb": 900.0, "final_return": 500.0},
             "memoraxc": {"sps": 300.0, "wall_s": 2.5, "peak_rss_mb": 30.0, "final_return": 500.0},
             "sps_ratio": 3.0, "wall_ratio": 0.25, "rss_ratio": 0.033,
+            "sps_pair_ratios": [2.5, 3.25, 3.0], "sps_pair_ratio_median": 3.0,
         }]);
         let t = table(&r);
         assert!(
             t.contains("| ppo_gru | 10 | 100 | 300 | 3.00× | 10.0 | 2.5 | 0.25× |"),
+            "{t}"
+        );
+        assert!(
+            t.ends_with("\nppo_gru: SPS ratio run by run 2.50×, 3.25×, 3.00× (median 3.00×)\n"),
             "{t}"
         );
     }
