@@ -19,7 +19,7 @@ use burn::tensor::{Tensor, TensorData, activation};
 
 use super::gelu::{gelu_extend, gelu_grad_slice};
 use super::math::{
-    Mat, add_column_sums, add_to_rows, product, sigmoid, sigmoid_in_place, simd_entry,
+    Mat, add_column_sums, add_to_rows, extend_map, product, sigmoid, sigmoid_in_place, simd_entry,
     tanh_in_place,
 };
 use super::{contiguous, f32s, map_grad};
@@ -70,7 +70,8 @@ impl DenseAct {
             DenseAct::Tanh => tanh_slice(&mut z),
             DenseAct::Sigmoid => sigmoid_slice(&mut z),
             DenseAct::Silu => {
-                let y = z.iter().map(|&v| v * sigmoid(v)).collect();
+                let mut y = Vec::with_capacity(z.len());
+                silu_extend(&z, &mut y);
                 return (y, Some(z));
             }
             DenseAct::Gelu => {
@@ -108,6 +109,10 @@ fn relu_impl(z: &mut [f32]) {
     z.iter_mut().for_each(|v| *v = v.max(0.0));
 }
 #[inline(always)]
+fn silu_extend_impl(z: &[f32], y: &mut Vec<f32>) {
+    extend_map(z, y, |v| v * sigmoid(v));
+}
+#[inline(always)]
 fn relu_grad_impl(y: &[f32], dy: &mut [f32]) {
     scale_by(y, dy, |y| if y > 0.0 { 1.0 } else { 0.0 });
 }
@@ -140,6 +145,10 @@ simd_entry!(
 simd_entry!(
     /// `z ← σ(z)`.
     fn sigmoid_slice(z: &mut [f32]) => sigmoid_in_place
+);
+simd_entry!(
+    /// Appends `z σ(z)` elementwise to `y`.
+    fn silu_extend(z: &[f32], y: &mut Vec<f32>) => silu_extend_impl
 );
 simd_entry!(
     /// `dy ← dy ⊙ [y > 0]`.

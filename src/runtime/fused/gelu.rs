@@ -12,7 +12,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::tensor::{DType, Tensor};
 
-use super::math::{exp, simd_entry};
+use super::math::{exp, extend_map, simd_entry};
 use super::{contiguous, map_grad, map_values};
 
 const A: f32 = 0.044_715;
@@ -59,15 +59,7 @@ simd_entry!(
 );
 #[inline(always)]
 fn gelu_extend_impl(x: &[f32], y: &mut Vec<f32>) {
-    y.reserve(x.len());
-    let start = y.len();
-    // A plain loop over the spare capacity, so that it is compiled inside the AVX2 variant
-    // (`Vec::extend` is an out-of-line generic).
-    for (o, &v) in y.spare_capacity_mut()[..x.len()].iter_mut().zip(x) {
-        o.write(gelu_scalar(v));
-    }
-    // SAFETY: the loop initialised the `x.len()` elements after `start`.
-    unsafe { y.set_len(start + x.len()) };
+    extend_map(x, y, gelu_scalar);
 }
 
 simd_entry!(

@@ -128,6 +128,20 @@ pub(crate) fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (1.0 + exp(2.0 * x))
 }
 
+/// Appends `f(x)` elementwise to `y`, without zero-filling the new elements first. A plain loop
+/// over the spare capacity, so that it is compiled inside the caller's (AVX2) body (`Vec::extend`
+/// is an out-of-line generic).
+#[inline(always)]
+pub(crate) fn extend_map(x: &[f32], y: &mut Vec<f32>, f: impl Fn(f32) -> f32) {
+    y.reserve(x.len());
+    let start = y.len();
+    for (o, &v) in y.spare_capacity_mut()[..x.len()].iter_mut().zip(x) {
+        o.write(f(v));
+    }
+    // SAFETY: the loop initialised the `x.len()` elements after `start`.
+    unsafe { y.set_len(start + x.len()) };
+}
+
 /// Applies [`sigmoid`] in place.
 #[inline(always)]
 pub(crate) fn sigmoid_in_place(v: &mut [f32]) {
