@@ -80,12 +80,14 @@ impl Attention {
     }
 
     /// Run over `x: [T, B, F]` with start flags `[T, B]`; `memory` adds segment-memory keys.
+    /// Without `keep` (the caller drops the carry) the input carry is returned as it came.
     pub fn forward(
         &self,
         x: Tensor<3>,
         start: &Tensor<2>,
         carry: Carry,
         memory: Option<&Memory>,
+        keep: bool,
     ) -> (Tensor<3>, Carry) {
         if memory.is_none() && self.steps_on_host(&x) {
             let (y, carry, _) = self.host_step(x, start, carry, None);
@@ -217,6 +219,9 @@ impl Attention {
         }
         let att = attention(q, parts, windows); // [T, B, F]
         let y = linear(&self.o, att);
+        if !keep {
+            return (y, carry);
+        }
 
         // new cache: the last C steps of [cache; new]
         let keep = |cache: Tensor<3>, new: Tensor<3>| {
@@ -422,8 +427,15 @@ impl SegmentRecurrence {
         ])
     }
 
-    /// Run over `[T, B, F]`, in sub-chunks of at most `C` steps.
-    pub fn forward(&self, x: Tensor<3>, start: &Tensor<2>, carry: Carry) -> (Tensor<3>, Carry) {
+    /// Run over `[T, B, F]`, in sub-chunks of at most `C` steps. Without `keep` (the caller drops
+    /// the carry) the last sub-chunk's new carry is not built and the input carry is returned.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        start: &Tensor<2>,
+        carry: Carry,
+        keep: bool,
+    ) -> (Tensor<3>, Carry) {
         let [t_len, b, f] = x.dims();
         let (c, m) = (self.inner.ctx, self.memory);
         let rows_n = c + m;
@@ -456,8 +468,15 @@ impl SegmentRecurrence {
                 starts: starts.clone(),
                 len: m,
             };
-            let (y, c2) = self.inner.forward(xs, &ss, inner, Some(&mem));
+            let last = t0 + n == t_len;
+            let (y, c2) = self
+                .inner
+                .forward(xs, &ss, inner, Some(&mem), keep || !last);
             inner = c2;
+            if last && !keep {
+                outs.push(y);
+                break;
+            }
             // append detached outputs and their starts, keep the last C + M
             let yb = y.clone().detach().swap_dims(0, 1); // [B, n, F]
             rows = Tensor::cat(vec![rows, yb], 1).narrow(1, n, rows_n);
@@ -481,6 +500,9 @@ impl SegmentRecurrence {
         } else {
             Tensor::cat(outs, 0)
         };
+        if !keep {
+            return (y, carry);
+        }
         let mem = Carry::Leaf(vec![
             rows.reshape([b, rows_n * f]),
             Tensor::from_data(TensorData::new(starts, [b, rows_n]), &device),

@@ -19,6 +19,10 @@ pub struct Ctx<'a> {
     pub prev_reward: Option<Tensor<3>>,
     /// Auxiliary losses blocks add to the training loss (e.g. the `moe` router balance loss).
     pub aux: std::cell::RefCell<Vec<Tensor<1>>>,
+    /// Whether the caller uses the carry after the call. When it does not (a training loss),
+    /// blocks whose new carry costs copies (attention caches, segment memory) may skip building
+    /// it and return their input carry (see [`super::net::AgentModel::forward_outputs`]).
+    pub final_carry: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -29,6 +33,7 @@ impl<'a> Ctx<'a> {
             prev_action: None,
             prev_reward: None,
             aux: std::cell::RefCell::new(Vec::new()),
+            final_carry: true,
         }
     }
 }
@@ -251,8 +256,8 @@ impl Layer {
             Layer::Gru(g) => g.forward(x, start, carry),
             Layer::Lstm(l) => l.forward(x, start, carry),
             Layer::MinGru(m) => m.forward(x, start, carry),
-            Layer::Attention(a) => a.forward(x, start, carry, None),
-            Layer::SegmentRecurrence(s) => s.forward(x, start, carry),
+            Layer::Attention(a) => a.forward(x, start, carry, None, ctx.final_carry),
+            Layer::SegmentRecurrence(s) => s.forward(x, start, carry, ctx.final_carry),
             Layer::Shared(r) => ctx.shared[r.id].forward(x, start, carry, ctx),
             Layer::LinearAttention(m) => m.forward(x, start, carry),
             Layer::Lru(m) => m.forward(x, start, carry),

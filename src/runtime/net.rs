@@ -93,7 +93,35 @@ impl AgentModel {
     /// network embeds the previous action or reward, `obs` carries them appended (see
     /// `envs::prev`) and they are split off here.
     pub fn forward(&self, net: usize, obs: Tensor<3>, start: &Tensor<2>, carry: Carry) -> NetOut {
+        self.forward_ctx(net, obs, start, carry, true)
+    }
+
+    /// [`AgentModel::forward`] for a caller that drops the new carry (a training loss): blocks
+    /// may skip building theirs, so the returned carry is [`Carry::Unit`]. Features, heads and
+    /// auxiliary losses (values and gradients) are those of `forward`.
+    pub fn forward_outputs(
+        &self,
+        net: usize,
+        obs: Tensor<3>,
+        start: &Tensor<2>,
+        carry: Carry,
+    ) -> NetOut {
+        NetOut {
+            carry: Carry::Unit,
+            ..self.forward_ctx(net, obs, start, carry, false)
+        }
+    }
+
+    fn forward_ctx(
+        &self,
+        net: usize,
+        obs: Tensor<3>,
+        start: &Tensor<2>,
+        carry: Carry,
+        final_carry: bool,
+    ) -> NetOut {
         let mut ctx = Ctx::new(&self.shared);
+        ctx.final_carry = final_carry;
         let (d, a, r) = (self.obs_dim, self.prev_action, self.prev_reward);
         let obs = if a + r > 0 && obs.dims()[2] == d + a + r {
             if a > 0 {
@@ -163,5 +191,69 @@ impl AgentModel {
     /// True when network `net` keeps recurrent state.
     pub fn is_recurrent(&self, net: usize, device: &Device) -> bool {
         self.init_carry(net, 1, device).floats_per_env() > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::algorithms::common::{flag_values, host, tensor};
+    use burn::prelude::*;
+
+    /// A training loss's forward (no new carry) equals the full forward in outputs and input
+    /// gradients, for attention and segment memory over several sub-chunks from a non-empty carry.
+    #[test]
+    fn forward_outputs_equals_forward_without_the_carry() {
+        let src = r#"
+agent a {
+  env = "gymnax::CartPole-v1"
+  algorithm = ppo(num_envs = 3, num_steps = 4, minibatches = 1)
+  encoder = mlp(8)
+  torso = stack(
+    gated_residual(prenorm(segment_recurrence(attention(heads = 2, ctx = 4, pos = alibi), memory = 3))),
+    residual(attention(heads = 2, ctx = 4)),
+  )
+  actor = categorical()
+  critic = value()
+  train { steps = 100 }
+}
+"#;
+        let device = Device::flex().autodiff();
+        let lowered = crate::lower::lower_source(src, &device);
+        let (net, head) = lowered.head("actor").expect("actor");
+        let model = lowered.model;
+        let (t, b, f) = (11, 3, 4);
+        let wave = |n: usize, k: usize| -> Vec<f32> {
+            (0..n).map(|i| ((i * k) % 19) as f32 / 9.0 - 1.0).collect()
+        };
+        let starts = flag_values(&(0..t * b).map(|i| i % 8 == 5).collect::<Vec<_>>());
+        let flags = || tensor(starts.clone(), [t, b], &device);
+        // a carry that is not the initial one: the state after a first sequence
+        let warm = model.forward(
+            net,
+            tensor(wave(t * b * f, 7), [t, b, f], &device),
+            &flags(),
+            model.init_carry(net, b, &device),
+        );
+        let carry = warm.carry.detach();
+        let obs = tensor(wave(t * b * f, 5), [t, b, f], &device);
+        let run = |outputs_only: bool| {
+            let x = obs.clone().require_grad();
+            let s = flags();
+            let out = if outputs_only {
+                model.forward_outputs(net, x.clone(), &s, carry.clone())
+            } else {
+                model.forward(net, x.clone(), &s, carry.clone())
+            };
+            let y = out.heads[head].clone();
+            let grads = (y.clone() * y.clone()).sum().backward();
+            let dx = x.grad(&grads).expect("input gradient");
+            (host(y.detach()), host(dx), out.carry)
+        };
+        let (y_full, dx_full, c_full) = run(false);
+        let (y_out, dx_out, c_out) = run(true);
+        assert_eq!(y_full, y_out, "outputs");
+        assert_eq!(dx_full, dx_out, "input gradients");
+        assert!(c_full.floats_per_env() > 0);
+        assert!(matches!(c_out, crate::runtime::carry::Carry::Unit));
     }
 }

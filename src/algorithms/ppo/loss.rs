@@ -170,7 +170,8 @@ pub(crate) fn net_grads(
     match role {
         Role::Critic => {
             let net = spec.critic.0;
-            let out = model.forward(net, mb.obs.clone(), &mb.starts, mb.critic_carry.clone());
+            let out =
+                model.forward_outputs(net, mb.obs.clone(), &mb.starts, mb.critic_carry.clone());
             let v = value_loss(out.heads[spec.critic.1].clone(), mb, spec);
             let loss = with_aux(v.clone().mul_scalar(spec.vf_coef), out.aux);
             let grads = GradientsParams::from_grads(loss.backward(), &model.nets[net]);
@@ -178,7 +179,8 @@ pub(crate) fn net_grads(
         }
         Role::Actor => {
             let net = spec.actor.0;
-            let mut out = model.forward(net, mb.obs.clone(), &mb.starts, mb.actor_carry.clone());
+            let mut out =
+                model.forward_outputs(net, mb.obs.clone(), &mb.starts, mb.actor_carry.clone());
             let aux = out.aux.take();
             let (loss, pg) = policy_terms(model, &out, mb, spec);
             let loss = with_aux(loss, aux);
@@ -200,9 +202,10 @@ pub(crate) fn minibatch_grads(
         let [pg_loss, ent, kl, clipfrac] = pg.map(|t| t.detach());
         host(Tensor::cat(vec![pg_loss, v.detach(), ent, kl, clipfrac], 0))
     };
-    // network `net` over the minibatch from its start carry
-    let run =
-        |net: usize, carry: &Carry| model.forward(net, mb.obs.clone(), &mb.starts, carry.clone());
+    // network `net` over the minibatch from its start carry (the new carry is not used)
+    let run = |net: usize, carry: &Carry| {
+        model.forward_outputs(net, mb.obs.clone(), &mb.starts, carry.clone())
+    };
     if let Some(fork) = fork {
         let critic = || net_grads(model, Role::Critic, &mb, spec);
         let actor = || net_grads(model, Role::Actor, &mb, spec);
