@@ -80,14 +80,14 @@ impl Attention {
     }
 
     /// Run over `x: [T, B, F]` with start flags `[T, B]`; `memory` adds segment-memory keys.
-    /// Without `keep` (the caller drops the carry) the input carry is returned as it came.
+    /// Without `keep_carry` (the caller drops the carry) the input carry is returned as it came.
     pub fn forward(
         &self,
         x: Tensor<3>,
         start: &Tensor<2>,
         carry: Carry,
         memory: Option<&Memory>,
-        keep: bool,
+        keep_carry: bool,
     ) -> (Tensor<3>, Carry) {
         if memory.is_none() && self.steps_on_host(&x) {
             let (y, carry, _) = self.host_step(x, start, carry, None);
@@ -219,7 +219,7 @@ impl Attention {
         }
         let att = attention(q, parts, windows); // [T, B, F]
         let y = linear(&self.o, att);
-        if !keep {
+        if !keep_carry {
             return (y, carry);
         }
 
@@ -427,14 +427,14 @@ impl SegmentRecurrence {
         ])
     }
 
-    /// Run over `[T, B, F]`, in sub-chunks of at most `C` steps. Without `keep` (the caller drops
-    /// the carry) the last sub-chunk's new carry is not built and the input carry is returned.
+    /// Run over `[T, B, F]`, in sub-chunks of at most `C` steps. Without `keep_carry` (the caller
+    /// drops the carry) the last sub-chunk's new carry is not built and the input carry is returned.
     pub fn forward(
         &self,
         x: Tensor<3>,
         start: &Tensor<2>,
         carry: Carry,
-        keep: bool,
+        keep_carry: bool,
     ) -> (Tensor<3>, Carry) {
         let [t_len, b, f] = x.dims();
         let (c, m) = (self.inner.ctx, self.memory);
@@ -471,9 +471,9 @@ impl SegmentRecurrence {
             let last = t0 + n == t_len;
             let (y, c2) = self
                 .inner
-                .forward(xs, &ss, inner, Some(&mem), keep || !last);
+                .forward(xs, &ss, inner, Some(&mem), keep_carry || !last);
             inner = c2;
-            if last && !keep {
+            if last && !keep_carry {
                 outs.push(y);
                 break;
             }
@@ -500,7 +500,7 @@ impl SegmentRecurrence {
         } else {
             Tensor::cat(outs, 0)
         };
-        if !keep {
+        if !keep_carry {
             return (y, carry);
         }
         let mem = Carry::Leaf(vec![
