@@ -8,12 +8,15 @@
 //! quarter of the attention's time. Here queries go in blocks of [`plan::QUERY_BLOCK`]; a block
 //! multiplies only the key columns some row of it sees (its *runs*), its probabilities are stored
 //! compactly over those columns, and the softmax exponentiates each row's visible keys only.
-//! Heads are read and written in place through strided products (the `gemm` crate takes
-//! arbitrary strides); queries and outputs are time-major `[T, B, F]`, the layout of the
+//! Heads are read and written in place through strided products; queries and outputs are time-major `[T, B, F]`, the layout of the
 //! sequence, so neither is transposed. Keys and values come as up to three [`KvPart`]s side by
 //! side (GTrXL: memory rows, cache, and the new steps in their time-major layout), never
 //! concatenated; a part that takes no gradient (the cache) skips its `dK` and `dV` products. With `S = Q Kᵀ/√d + bias`, `P = softmax(S)`, `O = P V`:
 //! `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS K/√d`, `dK = dSᵀ Q/√d`, `dV = Pᵀ dO`.
+//!
+//! On x86-64 with AVX2 and FMA, heads 8 to 32 wide (by 8) take AVX2 register tiles
+//! ([`tiled`]) that follow each group of 4 query rows' own key columns; other calls take the
+//! same passes through the `gemm` crate (which takes arbitrary strides).
 
 use std::sync::Arc;
 
@@ -26,6 +29,10 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::{Tensor, TensorData};
 
 mod plan;
+#[cfg(target_arch = "x86_64")]
+mod tiled;
+#[cfg(target_arch = "x86_64")]
+mod tiles;
 
 pub use plan::Windows;
 use plan::{Block, plan};
@@ -290,6 +297,33 @@ fn forward_host(
     (out, p)
 }
 
+/// Forward on the register tiles where they suit the CPU and head width, else through `gemm`.
+fn forward_any(
+    dp: (Dims, &[PartDims; PARTS]),
+    w: &Windows,
+    blocks: &[Block],
+    x: &Inputs<'_>,
+) -> (Vec<f32>, Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if tiled::suits(dp.0.dh()) {
+        return tiled::forward(dp, w, blocks, x);
+    }
+    forward_host(dp, w, blocks, x)
+}
+
+/// Backward on the register tiles where they suit, else through `gemm`.
+fn backward_any(
+    tape: &AttentionTape,
+    dout: &[f32],
+    need: ([bool; PARTS], [bool; PARTS]),
+) -> AttentionGrads {
+    #[cfg(target_arch = "x86_64")]
+    if tiled::suits(tape.d.dh()) {
+        return tiled::backward(tape, dout, need);
+    }
+    backward_host(tape, dout, need)
+}
+
 /// The gradients of one call: `dq` (time-major `[T, B, F]`) and, for each part whose keys or
 /// values need one, `dk` and `dv` in the part's layout.
 type AttentionGrads = (
@@ -396,7 +430,7 @@ fn forward(
         k: k.each_ref().map(f32s),
         v: v.each_ref().map(f32s),
     };
-    let (out, p) = forward_host((d, &parts), w, &blocks, &inputs);
+    let (out, p) = forward_any((d, &parts), w, &blocks, &inputs);
     let out = FlexTensor::from_data(TensorData::new(out, [d.t, d.b, d.f]));
     let tape = AttentionTape {
         d,
@@ -437,7 +471,7 @@ impl Backward<Flex, 7> for AttentionBackward {
         let tape = ops.state;
         let need_k = std::array::from_fn(|p| kv_nodes[2 * p].is_some());
         let need_v = std::array::from_fn(|p| kv_nodes[2 * p + 1].is_some());
-        let (dq, dk, dv) = backward_host(&tape, f32s(&dout), (need_k, need_v));
+        let (dq, dk, dv) = backward_any(&tape, f32s(&dout), (need_k, need_v));
         let d = tape.d;
         if let Some(node) = q_node {
             let g = FlexTensor::from_data(TensorData::new(dq, [d.t, d.b, d.f]));
@@ -609,6 +643,29 @@ mod tests {
         check_against_reference((1, 40, 90, 8, 2), &[0.25, 0.0], &two, |_, i| {
             [(i, i + 20), (i + 25, i + 40 + i % 7)]
         });
+    }
+
+    #[test]
+    fn register_tiles_match_burn_ops_for_each_head_width() {
+        // heads 8, 16, 24 and 32 wide take the register tiles on AVX2 CPUs (the test above, 4
+        // wide, the gemm passes); 70 queries leave a partial block and a partial group of rows,
+        // and the parts' lengths leave partial column tiles
+        let gtrxl = [
+            (91, BatchMajor, true),
+            (39, BatchMajor, false),
+            (70, TimeMajor, true),
+        ];
+        for (f, h) in [(16, 2), (32, 2), (48, 2), (64, 2)] {
+            check_against_reference((2, 70, 200, f, h), &[0.5, 0.125], &gtrxl, |bi, i| {
+                let memory = if bi == 1 && i % 3 == 0 {
+                    (0, 0)
+                } else {
+                    (i, i + 20)
+                };
+                let start = if bi == 0 && i >= 40 { 140 } else { 100 + i };
+                [memory, (start, 131 + i)]
+            });
+        }
     }
 
     /// Fused attention against burn ops with the dense bias for `(b, t, l, f, h)`, per-head

@@ -41,6 +41,45 @@ fn softmax_grad_rows_impl(y: &[f32], dy: &mut [f32], n: usize) {
     }
 }
 
+#[inline(always)]
+fn softmax_grad_window_impl(
+    y: &[f32],
+    dy: &mut [f32],
+    n: usize,
+    segs: &[Segments],
+    union: &[(usize, usize)],
+) {
+    for ((yr, gr), seg) in y.chunks_exact(n).zip(dy.chunks_exact_mut(n)).zip(segs) {
+        let mut dot = 0.0;
+        for &(a, b) in seg {
+            dot += row_dot(&yr[a..b], &gr[a..b]);
+        }
+        let mut gap = 0;
+        for &(a, b) in union {
+            gr[gap..a].fill(0.0);
+            for (g, &yv) in gr[a..b].iter_mut().zip(&yr[a..b]) {
+                *g = yv * (*g - dot);
+            }
+            gap = b;
+        }
+        gr[gap..].fill(0.0);
+    }
+}
+
+simd_entry!(
+    /// The softmax backward for rows of `n` probabilities `y` that are 0 outside each row's
+    /// visible `segs`, where `dy` holds `dL/dy` only on the columns `union` (ascending, covering
+    /// every row's segments; elsewhere it may hold anything): `dy ← y ⊙ (dy − Σ_segs dy ⊙ y)` on
+    /// `union`, 0 everywhere else.
+    pub(crate) fn softmax_grad_window(
+        y: &[f32],
+        dy: &mut [f32],
+        n: usize,
+        segs: &[Segments],
+        union: &[(usize, usize)],
+    ) => softmax_grad_window_impl
+);
+
 /// Visible column segments `[a, b)` of one row (an empty segment is `(0, 0)`).
 pub(crate) type Segments = [(usize, usize); 2];
 

@@ -80,9 +80,34 @@ pub(super) const QUERY_BLOCK: usize = 32;
 /// Key runs closer than this are multiplied as one (one product instead of two).
 const MERGE_GAP: usize = 16;
 
+/// Query rows per group: within a block, the register tiles of the products follow each
+/// group's own key columns ([`Group`]), not the whole block's.
+pub(super) const GROUP: usize = 4;
+
+/// A group's key ranges closer than this are multiplied as one.
+const GROUP_GAP: usize = 8;
+
+/// Rows `r0 .. r1` of a block (block-relative) and the key columns some row of them sees.
+#[derive(Debug)]
+pub(super) struct Group {
+    pub(super) r0: usize,
+    pub(super) r1: usize,
+    /// The union of the rows' visible columns, in the block's compact coordinates (ascending).
+    pub(super) union: Vec<(usize, usize)>,
+    /// The same columns as `(compact column, key column, length)` pieces, one per block run.
+    pub(super) keys: Vec<(usize, usize, usize)>,
+}
+
+impl Group {
+    /// Whether some row of the group sees a compact column in `[c0, c1)`.
+    pub(super) fn touches(&self, (c0, c1): (usize, usize)) -> bool {
+        self.union.iter().any(|&(a, b)| a < c1 && c0 < b)
+    }
+}
+
 /// One query block of one batch row: its rows, the key columns `runs` that some row sees, their
-/// total `width` (the row length of the block's compact probabilities) and each row's visible
-/// columns in those compact coordinates.
+/// total `width` (the row length of the block's compact probabilities), each row's visible
+/// columns in those compact coordinates, and its groups of [`GROUP`] rows.
 #[derive(Debug)]
 pub(super) struct Block {
     pub(super) i0: usize,
@@ -90,6 +115,7 @@ pub(super) struct Block {
     runs: Vec<(usize, usize)>,
     pub(super) width: usize,
     pub(super) segs: Vec<Segments>,
+    pub(super) groups: Vec<Group>,
 }
 
 impl Block {
@@ -140,17 +166,56 @@ pub(super) fn plan(w: &Windows) -> Vec<Block> {
                 let at = starts[r] + a - runs[r].0;
                 (at, at + b - a)
             };
-            let segs = rows.iter().map(|r| r.map(to_compact)).collect();
+            let segs: Vec<Segments> = rows.iter().map(|r| r.map(to_compact)).collect();
+            let groups = groups(&segs, &runs, &starts);
             blocks.push(Block {
                 i0,
                 i1,
                 runs,
                 width,
                 segs,
+                groups,
             });
         }
     }
     blocks
+}
+
+/// The groups of [`GROUP`] rows of a block whose rows see `segs` (compact coordinates), with
+/// the block's key `runs` starting at compact columns `starts`.
+fn groups(segs: &[Segments], runs: &[(usize, usize)], starts: &[usize]) -> Vec<Group> {
+    let mut spans = Vec::with_capacity(2 * GROUP);
+    (0..segs.len())
+        .step_by(GROUP)
+        .map(|r0| {
+            let r1 = (r0 + GROUP).min(segs.len());
+            spans.clear();
+            spans.extend(segs[r0..r1].iter().flatten().filter(|&&(a, b)| b > a));
+            spans.sort_unstable();
+            let mut union: Vec<(usize, usize)> = Vec::with_capacity(2);
+            for &(a, b) in &spans {
+                match union.last_mut() {
+                    Some(last) if a <= last.1 + GROUP_GAP => last.1 = last.1.max(b),
+                    _ => union.push((a, b)),
+                }
+            }
+            let mut keys = Vec::with_capacity(union.len());
+            for &(a, b) in &union {
+                for (&(c0, c1), &o) in runs.iter().zip(starts) {
+                    let (lo, hi) = (a.max(o), b.min(o + c1 - c0));
+                    if lo < hi {
+                        keys.push((lo, c0 + lo - o, hi - lo));
+                    }
+                }
+            }
+            Group {
+                r0,
+                r1,
+                union,
+                keys,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -176,5 +241,40 @@ mod tests {
             blocks[0].segs,
             vec![[(0, 4), (5, 7)], [(1, 5), (6, 8)], [(0, 0), (7, 9)]]
         );
+        // one group of the three rows: their columns are close enough to be one range, which
+        // covers both runs
+        let [g] = &blocks[0].groups[..] else {
+            panic!("one group")
+        };
+        assert_eq!((g.r0, g.r1), (0, 3));
+        assert_eq!(g.union, vec![(0, 9)]);
+        assert_eq!(g.keys, vec![(0, 0, 5), (5, 40, 4)]);
+    }
+
+    #[test]
+    fn groups_of_four_rows_follow_their_own_columns() {
+        // sliding windows of 3 keys over memory keys 0.. and new keys 50..: the block multiplies
+        // 18 columns of each, a group of four rows 6 of each, as two ranges
+        let t = 16;
+        let w = Windows {
+            b: 1,
+            t,
+            l: 70,
+            ranges: (0..t).map(|i| [(i, i + 3), (50 + i, 53 + i)]).collect(),
+            slopes: vec![0.0],
+            qpos: vec![0.0; t],
+            kpos: vec![0.0; 70],
+        };
+        let blocks = plan(&w);
+        assert_eq!(blocks[0].runs, vec![(0, 18), (50, 68)]);
+        let g = &blocks[0].groups;
+        assert_eq!(g.len(), 4);
+        assert_eq!((g[0].r0, g[0].r1), (0, 4));
+        assert_eq!(g[0].union, vec![(0, 6), (18, 24)]);
+        assert_eq!(g[0].keys, vec![(0, 0, 6), (18, 50, 6)]);
+        assert_eq!((g[3].r0, g[3].r1), (12, 16));
+        assert_eq!(g[3].union, vec![(12, 18), (30, 36)]);
+        assert_eq!(g[3].keys, vec![(12, 12, 6), (30, 62, 6)]);
+        assert!(g[3].touches((17, 19)) && !g[3].touches((18, 30)));
     }
 }
