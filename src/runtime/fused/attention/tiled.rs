@@ -7,7 +7,7 @@
 //! of 32 queries under GTrXL's sliding windows sees about 25% more columns than any one of its
 //! rows, a group of 4 about 2%. The other products read keys, values and queries where they lie.
 
-use super::plan::{Block, Group};
+use super::plan::{Block, GROUP, Group};
 use super::tiles::{KeyRows, cols, rows_times, scores, transpose8};
 use super::{AttentionGrads, AttentionTape, Dims, Inputs, PARTS, PartDims, Windows};
 use super::{pieces, spare_probabilities};
@@ -75,24 +75,25 @@ fn forward_nv<const NV: usize>(
             transpose_keys::<NV>(&mut kt, l, (d, parts), &x.k, (bi, hi));
             for blk in row_blocks(blocks, d, bi) {
                 let (n, wd) = (blk.rows(), blk.width);
-                s.resize(n * wd, 0.0);
-                for g in &blk.groups {
-                    let q = &x.q[d.query_at(bi, hi, blk.i0 + g.r0)..];
-                    for &(cc, kc, len) in &g.keys {
-                        let dst = &mut s[g.r0 * wd + cc..];
-                        group_scores::<NV>((q, rs), (&kt[kc..], l), (dst, wd), g, len, d.scale());
-                    }
-                }
                 kb.clear();
                 for (_, run) in blk.compact_runs() {
                     kb.extend(w.kpos[run.0..run.1].iter().map(|&x| w.slopes[hi] * x));
                 }
-                let pb = &mut p[at..at + n * wd];
-                softmax_segments(&s[..n * wd], pb, wd, &kb, &blk.segs);
+                s.resize(GROUP * wd, 0.0);
+                // group by group, so that its scores and probabilities are still in L1 when
+                // the softmax and the product with the values read them
                 for g in &blk.groups {
+                    let q = &x.q[d.query_at(bi, hi, blk.i0 + g.r0)..];
+                    for &(cc, kc, len) in &g.keys {
+                        let dst = (&mut s[cc..], wd);
+                        group_scores::<NV>((q, rs), (&kt[kc..], l), dst, g, len, d.scale());
+                    }
+                    let rows = g.r1 - g.r0;
+                    let pg = &mut p[at + g.r0 * wd..at + g.r1 * wd];
+                    softmax_segments(&s[..rows * wd], pg, wd, &kb, &blk.segs[g.r0..g.r1]);
                     key_rows(&mut runs, g, (d, parts), &x.v, (bi, hi));
                     let o = &mut out[d.query_at(bi, hi, blk.i0 + g.r0)..];
-                    group_rows_times::<NV>((&pb[g.r0 * wd..], wd), &runs, (o, rs), g, 1.0);
+                    group_rows_times::<NV>((pg, wd), &runs, (o, rs), g, 1.0);
                 }
                 at += n * wd;
             }
@@ -129,7 +130,8 @@ fn backward_nv<const NV: usize>(
                 let pb = &tape.p[at..at + n * wd];
                 ds.resize(n * wd, 0.0);
                 let rows_at = |r: usize| d.query_at(bi, hi, blk.i0 + r);
-                // dP = dO Vᵀ over each group's columns; dS = P ⊙ (dP − rowsum(dP ⊙ P)), 0 elsewhere
+                // per group: dP = dO Vᵀ over its columns, dS = P ⊙ (dP − rowsum(dP ⊙ P)) (0
+                // elsewhere), dQ = dS K / √d
                 for g in &blk.groups {
                     let dob = &dout[rows_at(g.r0)..];
                     for &(cc, kc, len) in &g.keys {
@@ -139,12 +141,9 @@ fn backward_nv<const NV: usize>(
                     let (r0, r1) = (g.r0 * wd, g.r1 * wd);
                     let segs = &blk.segs[g.r0..g.r1];
                     softmax_grad_window(&pb[r0..r1], &mut ds[r0..r1], wd, segs, &g.union);
-                }
-                // dQ = dS K / √d
-                for g in &blk.groups {
                     key_rows(&mut runs, g, (d, parts), &k, (bi, hi));
                     let dst = (&mut dq[rows_at(g.r0)..], rs);
-                    group_rows_times::<NV>((&ds[g.r0 * wd..], wd), &runs, dst, g, d.scale());
+                    group_rows_times::<NV>((&ds[r0..r1], wd), &runs, dst, g, d.scale());
                 }
                 // dK = dSᵀ Q / √d, dV = Pᵀ dO, for the parts that take them
                 for (o, run) in blk.compact_runs() {

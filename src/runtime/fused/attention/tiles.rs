@@ -50,29 +50,9 @@ pub(super) unsafe fn scores<const R: usize, const NV: usize>(
     let mut c = 0;
     // SAFETY (all pointer arithmetic and accesses below): inside the views of the contract.
     unsafe {
-        while c + 3 * L <= n {
-            let mut acc = [[_mm256_setzero_ps(); 3]; R];
-            for d in 0..L * NV {
-                let row = bt.add(d * ldb + c);
-                let mut b = [_mm256_setzero_ps(); 3];
-                for (v, b) in b.iter_mut().enumerate() {
-                    *b = _mm256_loadu_ps(row.add(v * L));
-                }
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let x = _mm256_broadcast_ss(&*a.add(r * ars + d));
-                    for v in 0..3 {
-                        acc[v] = _mm256_fmadd_ps(x, b[v], acc[v]);
-                    }
-                }
-            }
-            for (r, acc) in acc.iter().enumerate() {
-                for (v, &x) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(s.add(r * lds + c + v * L), _mm256_mul_ps(al, x));
-                }
-            }
-            c += 3 * L;
-        }
-        if c + 2 * L <= n {
+        // R rows × 16 columns: 2·R accumulators (4 rows × 24 columns, 12 accumulators, spilled
+        // one to the stack)
+        while c + 2 * L <= n {
             let mut acc = [[_mm256_setzero_ps(); 2]; R];
             for d in 0..L * NV {
                 let row = bt.add(d * ldb + c);
