@@ -31,6 +31,19 @@ macro_rules! simd_entry {
 }
 pub(crate) use simd_entry;
 
+/// The mask of lanes `0..len` (`len < 8`) of an AVX2 vector, for the last partial vector of a
+/// row. Callers run with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) fn lane_mask(len: usize) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    // SAFETY: plain register arithmetic (callers run with AVX2).
+    unsafe {
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lanes)
+    }
+}
+
 /// Lanes of the partial reductions (lets the compiler keep them in vector registers: float
 /// reductions are not reassociated otherwise).
 const LANES: usize = 8;

@@ -147,21 +147,12 @@ pub(crate) fn softmax_segments(s: &[f32], p: &mut [f32], n: usize, kb: &[f32], s
 /// largest attention cost after the products once GTrXL's windows were full.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::super::math::lane_mask as tail;
     use super::Segments;
     use std::arch::x86_64::*;
 
     /// Lanes per vector.
     const L: usize = 8;
-
-    /// Lanes `0..len` (`len < 8`).
-    #[inline(always)]
-    fn tail(len: usize) -> __m256i {
-        // SAFETY: plain register arithmetic (the caller runs with AVX2).
-        unsafe {
-            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lanes)
-        }
-    }
 
     /// `exp` per lane, as `super::super::math::exp` (clamped to f32's finite range).
     #[inline(always)]

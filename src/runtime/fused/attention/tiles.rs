@@ -16,18 +16,10 @@
 
 use std::arch::x86_64::*;
 
+use super::super::math::lane_mask as tail;
+
 /// Lanes per vector.
 const L: usize = 8;
-
-/// Lanes `0..len` (`len < 8`).
-#[inline(always)]
-fn tail(len: usize) -> __m256i {
-    // SAFETY: plain register arithmetic (callers run with AVX2).
-    unsafe {
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lanes)
-    }
-}
 
 /// `s[r·lds + c] = α · Σ_d a[r·ars + d] · bt[d·ldb + c]` for `r < R`, `c < n`, `d < 8·NV`.
 ///
