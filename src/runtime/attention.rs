@@ -225,15 +225,7 @@ impl Attention {
 
         // new cache: the last C steps of [cache; new]
         let keep = |cache: Tensor<3>, new: Tensor<3>| shift_in(cache, new).reshape([b, c * f]);
-        let mut starts_all = Vec::with_capacity(b * c);
-        for bi in 0..b {
-            let row: Vec<f32> = cache_start[bi * c..(bi + 1) * c]
-                .iter()
-                .chain(&new_start[bi * t_len..(bi + 1) * t_len])
-                .copied()
-                .collect();
-            starts_all.extend_from_slice(&row[t_len..]);
-        }
+        let starts_all = shift_in_flags(&cache_start, &new_start, b);
         let carry = Carry::Leaf(vec![
             keep(k_cache, k_new),
             keep(v_cache, v_new),
@@ -391,6 +383,19 @@ fn shift_in(rows: Tensor<3>, new: Tensor<3>) -> Tensor<3> {
     }
 }
 
+/// [`shift_in`] for host start flags: the last `R` of `[old; new]` per batch row, for
+/// batch-major `old: [B, R]` and `new: [B, n]`.
+fn shift_in_flags(old: &[f32], new: &[f32], b: usize) -> Vec<f32> {
+    let (r, n) = (old.len() / b.max(1), new.len() / b.max(1));
+    let kept = r.saturating_sub(n);
+    let mut out = Vec::with_capacity(b * r);
+    for bi in 0..b {
+        out.extend_from_slice(&old[(bi + 1) * r - kept..(bi + 1) * r]);
+        out.extend_from_slice(&new[(bi + 1) * n - (r - kept)..(bi + 1) * n]);
+    }
+    out
+}
+
 /// Host copy of a `[R, K]` tensor, row-major.
 fn host(t: Tensor<2>) -> Vec<f32> {
     t.into_data()
@@ -498,17 +503,7 @@ impl SegmentRecurrence {
             }
             // append detached outputs and their starts, keep the last C + M
             rows = shift_in(rows, y.clone().detach());
-            let ss_host = host(ss.transpose()); // [B, n]
-            let mut next = Vec::with_capacity(b * rows_n);
-            for bi in 0..b {
-                let all: Vec<f32> = starts[bi * rows_n..(bi + 1) * rows_n]
-                    .iter()
-                    .chain(&ss_host[bi * n..(bi + 1) * n])
-                    .copied()
-                    .collect();
-                next.extend_from_slice(&all[n..]);
-            }
-            starts = next;
+            starts = shift_in_flags(&starts, &host(ss.transpose()), b);
             outs.push(y);
             t0 += n;
         }
