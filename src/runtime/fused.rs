@@ -21,6 +21,7 @@ mod backend;
 pub mod chain;
 pub mod cscan;
 pub mod dense;
+mod direct;
 pub mod fork;
 pub mod gelu;
 mod gru;
@@ -29,7 +30,6 @@ mod math;
 pub mod norm;
 mod reference;
 pub mod scan;
-mod skinny;
 pub mod softmax;
 mod step_heads;
 pub(crate) mod window;
@@ -39,6 +39,25 @@ use burn::tensor::{DType, Device, Tensor};
 
 use backend::FusedRecurrentBackend;
 pub use reference::{gru_sequence_reference, lstm_sequence_reference};
+
+/// `a · b` for f32 matrices given as strided views (`a: [m, k]` with row and column strides
+/// `a_strides`, `b: [k, n]` with `b_strides`), as a new row-major `[m, n]` buffer: the dense
+/// product every fused op runs on (AVX2 register tiles where the CPU has them, else `gemm`).
+///
+/// # Panics
+/// When a stride is negative or a view reaches past its buffer.
+pub fn matrix_product(
+    a: &[f32],
+    (m, k): (usize, usize),
+    a_strides: (isize, isize),
+    b: &[f32],
+    n: usize,
+    b_strides: (isize, isize),
+) -> Vec<f32> {
+    let a = math::Mat::strided(a, m, k, a_strides.0, a_strides.1);
+    let b = math::Mat::strided(b, k, n, b_strides.0, b_strides.1);
+    math::product(a, b)
+}
 
 /// GRU over a whole sequence (gate order r, z, n).
 ///

@@ -44,6 +44,58 @@ pub(crate) fn lane_mask(len: usize) -> std::arch::x86_64::__m256i {
     }
 }
 
+/// `t[e·ldt + j] = x[j·xrs + e]` for `j < 8`, `e < 8·NV`: eight rows transposed, as
+/// `NV` 8 × 8 register transposes.
+///
+/// # Safety
+/// AVX2; `x` readable at `j·xrs + e`, `t` writable at `e·ldt + j`, not overlapping `x`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn transpose8<const NV: usize>(
+    x: *const f32,
+    xrs: usize,
+    t: *mut f32,
+    ldt: usize,
+) {
+    // SAFETY (all pointer arithmetic and accesses below): inside the views of the contract.
+    unsafe {
+        use std::arch::x86_64::*;
+        const L: usize = 8;
+        for v in 0..NV {
+            let mut r = [_mm256_setzero_ps(); 8];
+            for (j, r) in r.iter_mut().enumerate() {
+                *r = _mm256_loadu_ps(x.add(j * xrs + v * L));
+            }
+            let u = [
+                _mm256_unpacklo_ps(r[0], r[1]),
+                _mm256_unpackhi_ps(r[0], r[1]),
+                _mm256_unpacklo_ps(r[2], r[3]),
+                _mm256_unpackhi_ps(r[2], r[3]),
+                _mm256_unpacklo_ps(r[4], r[5]),
+                _mm256_unpackhi_ps(r[4], r[5]),
+                _mm256_unpacklo_ps(r[6], r[7]),
+                _mm256_unpackhi_ps(r[6], r[7]),
+            ];
+            let w = [
+                _mm256_shuffle_ps::<0x44>(u[0], u[2]),
+                _mm256_shuffle_ps::<0xEE>(u[0], u[2]),
+                _mm256_shuffle_ps::<0x44>(u[1], u[3]),
+                _mm256_shuffle_ps::<0xEE>(u[1], u[3]),
+                _mm256_shuffle_ps::<0x44>(u[4], u[6]),
+                _mm256_shuffle_ps::<0xEE>(u[4], u[6]),
+                _mm256_shuffle_ps::<0x44>(u[5], u[7]),
+                _mm256_shuffle_ps::<0xEE>(u[5], u[7]),
+            ];
+            for e in 0..4 {
+                let lo = _mm256_permute2f128_ps::<0x20>(w[e], w[e + 4]);
+                let hi = _mm256_permute2f128_ps::<0x31>(w[e], w[e + 4]);
+                _mm256_storeu_ps(t.add((v * L + e) * ldt), lo);
+                _mm256_storeu_ps(t.add((v * L + e + 4) * ldt), hi);
+            }
+        }
+    }
+}
+
 /// Lanes of the partial reductions (lets the compiler keep them in vector registers: float
 /// reductions are not reassociated otherwise).
 const LANES: usize = 8;
@@ -174,11 +226,16 @@ pub(crate) fn tanh_in_place(v: &mut [f32]) {
 /// A row-major or transposed view of a dense f32 matrix for [`matmul`].
 #[derive(Clone, Copy)]
 pub(crate) struct Mat<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    rs: isize,
-    cs: isize,
+    /// The elements the view indexes into.
+    pub(super) data: &'a [f32],
+    /// Number of rows.
+    pub(super) rows: usize,
+    /// Number of columns.
+    pub(super) cols: usize,
+    /// Distance between consecutive rows' elements.
+    pub(super) rs: isize,
+    /// Distance between consecutive columns' elements.
+    pub(super) cs: isize,
 }
 
 impl<'a> Mat<'a> {
@@ -301,26 +358,8 @@ unsafe fn matmul_raw(
         }
         return;
     }
-    if super::skinny::suits(m, k, n)
-        && a.cs == 1
-        && b.cs == 1
-        && a.rs >= k as isize
-        && b.rs >= n as isize
-        && scale == 1.0
-        // SAFETY: the destination contract is this function's own.
-        && unsafe {
-            super::skinny::few_rows(
-                dst,
-                dst_rs,
-                a.data,
-                a.rs as usize,
-                b.data,
-                b.rs as usize,
-                (m, k, n),
-                accumulate,
-            )
-        }
-    {
+    // SAFETY: the destination contract is this function's own.
+    if unsafe { super::direct::product(dst, dst_rs, a, b, accumulate, scale) } {
         return;
     }
     // SAFETY: Mat's constructors keep every index the strides describe inside `a` and `b`; the

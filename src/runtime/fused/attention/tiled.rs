@@ -8,8 +8,9 @@
 //! spans 255 columns where each query sees 193, a group of 4 spans 199. The other products read
 //! keys, values and queries where they lie.
 
+use super::super::math::transpose8;
 use super::plan::{Block, GROUP, Group};
-use super::tiles::{KeyRows, cols, rows_times, scores, transpose8};
+use super::tiles::{KeyRows, cols, rows_times, scores};
 use super::{AttentionGrads, AttentionTape, Dims, Inputs, PARTS, PartDims, Windows};
 use super::{pieces, spare_probabilities};
 use crate::runtime::fused::softmax::{softmax_grad_window, softmax_segments};

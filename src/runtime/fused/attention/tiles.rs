@@ -92,55 +92,6 @@ pub(super) unsafe fn scores<const R: usize, const NV: usize>(
     }
 }
 
-/// `t[e·ldt + j] = x[j·xrs + e]` for `j < 8`, `e < 8·NV`: eight key rows transposed, as
-/// `NV` 8 × 8 register transposes.
-///
-/// # Safety
-/// AVX2; `x` readable at `j·xrs + e`, `t` writable at `e·ldt + j`, not overlapping `x`.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn transpose8<const NV: usize>(
-    x: *const f32,
-    xrs: usize,
-    t: *mut f32,
-    ldt: usize,
-) {
-    // SAFETY (all pointer arithmetic and accesses below): inside the views of the contract.
-    unsafe {
-        for v in 0..NV {
-            let mut r = [_mm256_setzero_ps(); 8];
-            for (j, r) in r.iter_mut().enumerate() {
-                *r = _mm256_loadu_ps(x.add(j * xrs + v * L));
-            }
-            let u = [
-                _mm256_unpacklo_ps(r[0], r[1]),
-                _mm256_unpackhi_ps(r[0], r[1]),
-                _mm256_unpacklo_ps(r[2], r[3]),
-                _mm256_unpackhi_ps(r[2], r[3]),
-                _mm256_unpacklo_ps(r[4], r[5]),
-                _mm256_unpackhi_ps(r[4], r[5]),
-                _mm256_unpacklo_ps(r[6], r[7]),
-                _mm256_unpackhi_ps(r[6], r[7]),
-            ];
-            let w = [
-                _mm256_shuffle_ps::<0x44>(u[0], u[2]),
-                _mm256_shuffle_ps::<0xEE>(u[0], u[2]),
-                _mm256_shuffle_ps::<0x44>(u[1], u[3]),
-                _mm256_shuffle_ps::<0xEE>(u[1], u[3]),
-                _mm256_shuffle_ps::<0x44>(u[4], u[6]),
-                _mm256_shuffle_ps::<0xEE>(u[4], u[6]),
-                _mm256_shuffle_ps::<0x44>(u[5], u[7]),
-                _mm256_shuffle_ps::<0xEE>(u[5], u[7]),
-            ];
-            for e in 0..4 {
-                let lo = _mm256_permute2f128_ps::<0x20>(w[e], w[e + 4]);
-                let hi = _mm256_permute2f128_ps::<0x31>(w[e], w[e + 4]);
-                _mm256_storeu_ps(t.add((v * L + e) * ldt), lo);
-                _mm256_storeu_ps(t.add((v * L + e + 4) * ldt), hi);
-            }
-        }
-    }
-}
-
 /// A run of key rows for [`rows_times`]: columns `c .. c + len` of `p` stand for the rows
 /// `x + j·rs` (`j < len`, each `D` values).
 #[derive(Clone, Copy, Debug)]
