@@ -9,9 +9,10 @@
 //! multiplies only the key columns some row of it sees (its *runs*), its probabilities are stored
 //! compactly over those columns, and the softmax exponentiates each row's visible keys only.
 //! Heads are read and written in place through strided products; queries and outputs are
-//! time-major `[T, B, F]`, the layout of the sequence, so neither is transposed. Keys and values come as up to three [`KvPart`]s side by
-//! side (GTrXL: memory rows, cache, and the new steps in their time-major layout), never
-//! concatenated; a part that takes no gradient (the cache) skips its `dK` and `dV` products. With `S = Q Kᵀ/√d + bias`, `P = softmax(S)`, `O = P V`:
+//! time-major `[T, B, F]`, the layout of the sequence, so neither is transposed. Keys and values
+//! come as up to three [`KvPart`]s side by side (GTrXL: memory rows, cache, and the new steps in
+//! their time-major layout), never concatenated; a part that takes no gradient (the cache) skips
+//! its `dK` and `dV` products. With `S = Q Kᵀ/√d + bias`, `P = softmax(S)`, `O = P V`:
 //! `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS K/√d`, `dK = dSᵀ Q/√d`, `dV = Pᵀ dO`.
 //!
 //! On x86-64 with AVX2 and FMA, heads 8 to 32 wide (by 8) take AVX2 register tiles

@@ -19,7 +19,7 @@
 //! (0.86–0.93 for the `256 × 64 · 64 × 64` ones, 0.75–0.79 for a rollout step's 8 rows, 0.6–0.7
 //! for an inner dimension of 2 or 4).
 
-use super::math::Mat;
+use super::math::{Mat, has_avx2_fma};
 
 /// The largest inner dimension taken here: a 16-column strip of `b` then fills at most 32 KB.
 const MAX_K: usize = 512;
@@ -42,7 +42,7 @@ pub(crate) unsafe fn product(
 ) -> bool {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "direct product: inner dimensions differ");
-    if m == 0 || n == 0 || k == 0 || k > MAX_K || (b.cs != 1 && b.rs != 1) || !has_avx2() {
+    if m == 0 || n == 0 || k == 0 || k > MAX_K || (b.cs != 1 && b.rs != 1) || !has_avx2_fma() {
         return false;
     }
     #[cfg(target_arch = "x86_64")]
@@ -70,10 +70,7 @@ pub(crate) unsafe fn product(
         } else {
             TRANSPOSED.with(|buf| {
                 let mut buf = buf.borrow_mut();
-                buf.clear();
-                buf.resize(k * n, 0.0);
-                // SAFETY: `b` holds the k × n view (checked by `Mat`), `buf` k·n floats; the CPU
-                // has AVX2.
+                // SAFETY: the CPU has AVX2.
                 unsafe { transpose_into(&mut buf, b) };
                 run(buf.as_ptr(), n);
             });
@@ -81,19 +78,22 @@ pub(crate) unsafe fn product(
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("has_avx2 is false off x86-64")
+    unreachable!("has_avx2_fma is false off x86-64")
 }
 
-/// `t[p·n + j] = b(p, j)` for the `k × n` view `b` with unit row stride (`b(p, j)` at
-/// `p + j·b.cs`): 8 × 8 register transposes, then the edges element by element.
+/// Sets `t` to `b` row-major (`t[p·n + j] = b(p, j)`) for the `k × n` view `b` with unit row
+/// stride (`b(p, j)` at `p + j·b.cs`): 8 × 8 register transposes, then the edges element by
+/// element.
 ///
 /// # Safety
-/// AVX2; `t` holds `b.rows · b.cols` floats.
+/// AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn transpose_into(t: &mut [f32], b: Mat<'_>) {
+unsafe fn transpose_into(t: &mut Vec<f32>, b: Mat<'_>) {
     let (k, n, cs) = (b.rows, b.cols, b.cs as usize);
-    assert!(b.rs == 1 && t.len() >= k * n, "transpose_into: layout");
+    assert!(b.rs == 1, "transpose_into: needs unit row stride");
+    t.clear();
+    t.resize(k * n, 0.0);
     let (k8, n8) = (k / 8 * 8, n / 8 * 8);
     for j in (0..n8).step_by(8) {
         for p in (0..k8).step_by(8) {
@@ -122,16 +122,6 @@ thread_local! {
     static TRANSPOSED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Whether this CPU runs the AVX2 tiles.
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// Raw views of one product (checked by [`product`]): `a(i, p)` at `i·a_rs + p·a_cs`, `b(p, j)`
 /// at `p·b_rs + j`, `dst(i, j)` at `i·dst_rs + j`.
 #[derive(Clone, Copy)]
@@ -150,6 +140,7 @@ struct Operands {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::super::math::lane_mask;
     use super::Operands;
     use std::arch::x86_64::*;
 
@@ -212,9 +203,7 @@ mod avx2 {
             c += L;
         }
         if c < c1 {
-            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((c1 - c) as i32), lanes);
-            unsafe { tile::<R, 1, true>(op, r, c, mask) };
+            unsafe { tile::<R, 1, true>(op, r, c, lane_mask(c1 - c)) };
         }
     }
 

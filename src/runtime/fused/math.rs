@@ -17,9 +17,7 @@ macro_rules! simd_entry {
                 fn with_avx2($($arg: $ty),*) {
                     $imp($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
+                if $crate::runtime::fused::math::has_avx2_fma() {
                     // SAFETY: the CPU supports every feature `with_avx2` was compiled for.
                     unsafe { with_avx2($($arg),*) };
                     return;
@@ -30,6 +28,18 @@ macro_rules! simd_entry {
     };
 }
 pub(crate) use simd_entry;
+
+/// Whether this CPU has AVX2 and FMA, which every hand-vectorised kernel here needs (false off
+/// x86-64).
+#[inline]
+pub(crate) fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
 
 /// The mask of lanes `0..len` (`len < 8`) of an AVX2 vector, for the last partial vector of a
 /// row. Callers run with AVX2.

@@ -127,7 +127,7 @@ simd_entry!(
 /// is 0. Rows: as many as `s`, `p` and `segs` all hold.
 pub(crate) fn softmax_segments(s: &[f32], p: &mut [f32], n: usize, kb: &[f32], segs: &[Segments]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if super::math::has_avx2_fma() {
         assert!(kb.len() >= n, "softmax_segments: one bias per column");
         assert!(
             segs.iter().flatten().all(|&(a, b)| a <= b && b <= n),

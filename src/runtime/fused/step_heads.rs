@@ -16,19 +16,10 @@ use super::softmax::softmax_segments;
 
 /// Whether [`heads`] can run here: AVX2 and FMA, and heads a multiple of 8 wide.
 pub(crate) fn available(d: StepDims) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        d.h > 0
-            && d.f.is_multiple_of(d.h)
-            && (d.f / d.h).is_multiple_of(8)
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = d;
-        false
-    }
+    d.h > 0
+        && d.f.is_multiple_of(d.h)
+        && (d.f / d.h).is_multiple_of(8)
+        && super::math::has_avx2_fma()
 }
 
 /// Attention output (before the output projection) of every batch row and head into `att`

@@ -17,10 +17,7 @@ use crate::runtime::fused::softmax::{softmax_grad_window, softmax_segments};
 
 /// Whether the tiles take heads `dh` wide on this CPU.
 pub(super) fn suits(dh: usize) -> bool {
-    dh.is_multiple_of(8)
-        && (8..=32).contains(&dh)
-        && std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
+    dh.is_multiple_of(8) && (8..=32).contains(&dh) && super::super::math::has_avx2_fma()
 }
 
 /// Forward as [`super::forward_host`] does it: the output and the compact probabilities.
