@@ -1,12 +1,14 @@
 //! The heads of one attention step (see [`super::attention_step`]) as an AVX2 kernel, for head
-//! widths that are a multiple of 8.
+//! widths that are a multiple of 8 and at most 64.
 //!
-//! The portable loop scores one key per head with a 16-wide dot product and a horizontal sum, and
-//! walks the memory rows once per head and value lane. Here eight keys (or memory rows, or rows of
-//! `W_k`) are scored together: eight vector accumulators, reduced into one vector of eight scores
-//! by a tree of horizontal adds. The value mixes keep four independent accumulators per 8-lane
-//! slice, so the chain of fused multiply-adds does not wait on its own latency. Same maths as the
-//! portable loop; tested against it.
+//! A rollout step reads, per batch row, every cached key and value row and the visible memory
+//! rows: far more than the caches hold (a GTrXL actor's two layers keep ~1.3 MB for 8 rows), so
+//! the order of the reads decides the speed. Everything here walks rows in storage order, each row
+//! once: eight keys (or memory rows) are scored for every head before the next eight are read
+//! (eight vector accumulators per head, reduced by a tree of horizontal adds), and the value mixes
+//! keep all heads' accumulators side by side (up to eight independent vectors, so the chain of
+//! fused multiply-adds does not wait on its own latency), with the rows a few ahead prefetched.
+//! Same maths as the portable loop; tested against it.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -14,11 +16,12 @@ use std::arch::x86_64::*;
 use super::attention_step::{StepDims, StepInputs, alibi_slope, visible_from};
 use super::softmax::softmax_segments;
 
-/// Whether [`heads`] can run here: AVX2 and FMA, and heads a multiple of 8 wide.
+/// Whether [`heads`] can run here: AVX2 and FMA, and heads a multiple of 8 and at most 64 wide.
 pub(crate) fn available(d: StepDims) -> bool {
     d.h > 0
         && d.f.is_multiple_of(d.h)
         && (d.f / d.h).is_multiple_of(8)
+        && d.f / d.h <= 64
         && super::math::has_avx2_fma()
 }
 
@@ -120,16 +123,6 @@ unsafe fn dots8v(rows: [*const f32; 8], u: *const f32, chunks: usize) -> __m256 
     }
 }
 
-/// [`dots8v`] as an array.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-unsafe fn dots8(rows: [*const f32; 8], u: *const f32, chunks: usize) -> [f32; 8] {
-    let mut out = [0.0f32; 8];
-    // SAFETY: the caller's guarantee for `dots8v`; `out` holds 8 floats.
-    unsafe { _mm256_storeu_ps(out.as_mut_ptr(), dots8v(rows, u, chunks)) };
-    out
-}
-
 /// Dot product of `8·chunks` floats at `a` and `b`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -148,81 +141,182 @@ unsafe fn dot(a: *const f32, b: *const f32, chunks: usize) -> f32 {
     }
 }
 
-/// `Σ_j w[j] · row(j)[lane..lane + 8]` over `js`, four accumulators deep.
+/// Weighted sums of rows for `G` tasks of `L` 8-lane vectors each: task `g` adds
+/// `w[g][j] · row(j)[lane[g] + 8l..][..8]` (`l < L`) over `js`. The `G·L ≤ 8` accumulators are
+/// independent, so the multiply-adds of one row overlap; each row is read once per call.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn mix8(
+unsafe fn mix_tasks<const G: usize, const L: usize>(
     js: std::ops::Range<usize>,
-    w: impl Fn(usize) -> f32,
+    width: usize,
+    w: [*const f32; G],
+    lane: [usize; G],
     row: impl Fn(usize) -> *const f32,
-    lane: usize,
-) -> __m256 {
-    // SAFETY (whole body): the caller vouches for 8 readable floats at `row(j) + lane`.
+) -> [[__m256; L]; G] {
+    // SAFETY (whole body): the caller vouches for `w[g]` holding index `j` and for `8·L`
+    // readable floats at `row(j) + lane[g]`, for every `j` in `js`.
     unsafe {
-        let mut acc = [_mm256_setzero_ps(); 4];
-        let mut j = js.start;
-        while j + 4 <= js.end {
-            for (u, a) in acc.iter_mut().enumerate() {
-                let x = _mm256_loadu_ps(row(j + u).add(lane));
-                *a = _mm256_fmadd_ps(_mm256_set1_ps(w(j + u)), x, *a);
+        let mut acc = [[_mm256_setzero_ps(); L]; G];
+        for j in js {
+            let r = row(j);
+            prefetch_ahead(r, width);
+            for ((acc, w), &lane) in acc.iter_mut().zip(&w).zip(&lane) {
+                let a = _mm256_broadcast_ss(&*w.add(j));
+                for (l, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(a, _mm256_loadu_ps(r.add(lane + 8 * l)), *acc);
+                }
             }
-            j += 4;
         }
-        while j < js.end {
-            let x = _mm256_loadu_ps(row(j).add(lane));
-            acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(w(j)), x, acc[0]);
-            j += 1;
-        }
-        _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))
+        acc
     }
 }
 
-/// Scores of keys `js` (rows at `key(j)`, head slice applied) against `qh` into
-/// `out[j − js.start]`, as `(dot + shift) · scale − slope · dist` where the distance of key `j`
-/// to the query is `dist0 − (j − js.start)` (keys in time order).
+/// Runs `tasks` (each `(weights, first lane)`, `per` 8-lane vectors wide, `per ≤ 8`) through
+/// [`mix_tasks`] in groups of at most `8 / per`, handing each task's sums to `store`.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn score(
+unsafe fn mix(
+    js: std::ops::Range<usize>,
+    width: usize,
+    per: usize,
+    tasks: &[(*const f32, usize)],
+    row: impl Fn(usize) -> *const f32 + Copy,
+    mut store: impl FnMut(usize, &[__m256]),
+) {
+    let group = (8 / per).max(1);
+    for (gi, chunk) in tasks.chunks(group).enumerate() {
+        macro_rules! run {
+            ($g:literal, $l:literal) => {{
+                let w = std::array::from_fn(|g| chunk[g].0);
+                let lane = std::array::from_fn(|g| chunk[g].1);
+                // SAFETY: the caller's guarantee for `mix_tasks`.
+                let sums = unsafe { mix_tasks::<$g, $l>(js.clone(), width, w, lane, row) };
+                for (g, v) in sums.iter().enumerate() {
+                    store(gi * group + g, v);
+                }
+            }};
+        }
+        match (chunk.len(), per) {
+            (1, 1) => run!(1, 1),
+            (2, 1) => run!(2, 1),
+            (3, 1) => run!(3, 1),
+            (4, 1) => run!(4, 1),
+            (5, 1) => run!(5, 1),
+            (6, 1) => run!(6, 1),
+            (7, 1) => run!(7, 1),
+            (8, 1) => run!(8, 1),
+            (1, 2) => run!(1, 2),
+            (2, 2) => run!(2, 2),
+            (3, 2) => run!(3, 2),
+            (4, 2) => run!(4, 2),
+            (1, 3) => run!(1, 3),
+            (2, 3) => run!(2, 3),
+            (1, 4) => run!(1, 4),
+            (2, 4) => run!(2, 4),
+            (1, 5) => run!(1, 5),
+            (1, 6) => run!(1, 6),
+            (1, 7) => run!(1, 7),
+            (1, 8) => run!(1, 8),
+            _ => unreachable!("mix: groups hold at most 8 vectors"),
+        }
+    }
+}
+
+/// How one set of keys is scored for every head: key `j`'s head `h` slice starts at
+/// `key(j) + off[h]` and is `8·chunks` long, and head `h`'s score is
+/// `(key · query[h] + shift[h]) · scale − slope[h] · dist`, with `dist` the key's distance to the
+/// query (`dist0` for the first key of `js`, one less per later key).
+#[cfg(target_arch = "x86_64")]
+struct Scoring<'a> {
+    /// Floats between consecutive key rows (for prefetching).
+    width: usize,
+    query: &'a [*const f32],
+    off: &'a [usize],
+    shift: &'a [f32],
+    slope: &'a [f32],
+    chunks: usize,
+    scale: f32,
+    dist0: f32,
+}
+
+/// Scores of keys `js` for every head into `out[h·stride + at + (j − js.start)]`: blocks of eight
+/// keys, every head scoring a block before the next is read, so each key row is read once.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn score_heads(
     js: std::ops::Range<usize>,
     key: impl Fn(usize) -> *const f32,
-    qh: *const f32,
-    chunks: usize,
-    shift: f32,
-    scale: f32,
-    slope: f32,
-    dist0: f32,
+    sc: &Scoring<'_>,
     out: &mut [f32],
+    (stride, at): (usize, usize),
 ) {
-    let mut j = js.start;
-    // SAFETY (whole body): the caller vouches for `8·chunks` floats at `key(j)` and `qh`; `out`
-    // holds `js.len()` floats (each store below is checked by slicing).
+    let heads = sc.query.len();
+    // SAFETY (whole body): the caller vouches for `8·chunks` floats at `key(j) + off[h]` and at
+    // `query[h]`; each store below is checked by slicing `out`.
     unsafe {
         let ramp = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
-        let (shift_v, scale_v, slope_v) = (
-            _mm256_set1_ps(shift),
-            _mm256_set1_ps(scale),
-            _mm256_set1_ps(slope),
-        );
+        let scale_v = _mm256_set1_ps(sc.scale);
+        let mut j = js.start;
         while j + 8 <= js.end {
-            let rows = std::array::from_fn(|r| key(j + r));
-            let v = dots8v(rows, qh, chunks);
+            let rows: [*const f32; 8] = std::array::from_fn(|r| key(j + r));
+            for r in rows {
+                prefetch_ahead(r, sc.width);
+            }
             let i = j - js.start;
-            let dist = _mm256_sub_ps(_mm256_set1_ps(dist0 - i as f32), ramp);
-            let scaled = _mm256_mul_ps(_mm256_add_ps(v, shift_v), scale_v);
-            let o = &mut out[i..i + 8];
-            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_fnmadd_ps(slope_v, dist, scaled));
+            let dist = _mm256_sub_ps(_mm256_set1_ps(sc.dist0 - i as f32), ramp);
+            for h in 0..heads {
+                let v = dots8v(rows.map(|r| r.add(sc.off[h])), sc.query[h], sc.chunks);
+                let scaled = _mm256_mul_ps(_mm256_add_ps(v, _mm256_set1_ps(sc.shift[h])), scale_v);
+                let o = &mut out[h * stride + at + i..h * stride + at + i + 8];
+                let penalty = _mm256_mul_ps(_mm256_set1_ps(sc.slope[h]), dist);
+                _mm256_storeu_ps(o.as_mut_ptr(), _mm256_sub_ps(scaled, penalty));
+            }
             j += 8;
         }
         while j < js.end {
-            let i = j - js.start;
-            out[i] = (dot(key(j), qh, chunks) + shift) * scale - slope * (dist0 - i as f32);
+            let (r, i) = (key(j), j - js.start);
+            for h in 0..heads {
+                let v = dot(r.add(sc.off[h]), sc.query[h], sc.chunks);
+                out[h * stride + at + i] =
+                    (v + sc.shift[h]) * sc.scale - sc.slope[h] * (sc.dist0 - i as f32);
+            }
             j += 1;
         }
     }
 }
 
-/// The kernel behind [`heads`].
+/// Rows ahead that [`prefetch_ahead`] asks for.
+const AHEAD: usize = 8;
+
+/// Asks the cache for the row `AHEAD` rows after the one at `r` (rows `width` floats apart); a
+/// hint only, so an address past the buffer is harmless.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_ahead(r: *const f32, width: usize) {
+    let ahead = r.wrapping_add(AHEAD * width);
+    for l in (0..width).step_by(16) {
+        // SAFETY: prefetching never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l).cast()) };
+    }
+}
+
+/// Per-head buffers of [`avx2`], reused across batch rows.
+struct Scratch {
+    /// Scores `[H, P + 1]`.
+    s: Vec<f32>,
+    /// Probabilities `[H, P + 1]`.
+    a: Vec<f32>,
+    /// Zero key bias `[P + 1]`.
+    zeros: Vec<f32>,
+    /// `W_k,h q_h` per head `[H, F]`.
+    u: Vec<f32>,
+    /// `Σ_j a_hj r_j` per head `[H, F]`.
+    rbar: Vec<f32>,
+}
+
+/// The kernel behind [`heads`]. Per batch row: every head's scores over the cached steps and the
+/// memory rows (key-major, so each row is read once), one softmax per head, then the value mixes
+/// with all heads' accumulators side by side.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(
@@ -239,88 +333,141 @@ unsafe fn avx2(
     let scale = 1.0 / (dh as f32).sqrt();
     // timeline: memory row j at position j, cache slot j at m + j, this step at p = m + c
     let p = m + c;
-    let mut s = vec![0.0f32; p + 1];
-    let (mut a, zeros) = (vec![0.0f32; p + 1], vec![0.0f32; p + 1]);
-    let mut u = vec![0.0f32; f];
-    let mut rbar = vec![0.0f32; f];
+    let n = p + 1;
+    let mut sb = Scratch {
+        s: vec![0.0; h * n],
+        a: vec![0.0; h * n],
+        zeros: vec![0.0; n],
+        u: vec![0.0; h * f],
+        rbar: vec![0.0; h * f],
+    };
+    let slopes: Vec<f32> = (0..h)
+        .map(|hi| if x.alibi { alibi_slope(hi, h) } else { 0.0 })
+        .collect();
+    let offs: Vec<usize> = (0..h).map(|hi| hi * dh).collect();
+    let (zero_shift, zero_offs) = (vec![0.0f32; h], vec![0usize; h]);
+    let (mut qb, mut asums) = (vec![0.0f32; h], vec![0.0f32; h]);
+    let mut segs = vec![[(0, 0); 2]; h];
+    let mut tasks: Vec<(*const f32, usize)> = Vec::with_capacity(h * h);
     for bi in 0..d.b {
         let (mem_from, cache_from) = visible_from(d, x.starts, bi);
         let row_of = |cache: &[f32], stride: usize, new: &[f32], j: usize| -> *const f32 {
             if j < c {
-                cache[bi * stride + j * f..].as_ptr()
+                cache[bi * stride + j * f..bi * stride + (j + 1) * f].as_ptr()
             } else {
-                new[bi * f..].as_ptr()
+                new[bi * f..(bi + 1) * f].as_ptr()
             }
         };
         let key = |j: usize| row_of(x.k_cache, x.k_stride, k_new, j);
         let val = |j: usize| row_of(x.v_cache, x.v_stride, v_new, j);
-        let rows = |j: usize| x.rows[bi * x.rows_stride + j * f..].as_ptr();
+        let rows = |j: usize| x.rows[bi * x.rows_stride + j * f..][..f].as_ptr();
         let qrow = &q[bi * f..(bi + 1) * f];
-        for hi in 0..h {
-            let hs = hi * dh;
-            let slope = if x.alibi { alibi_slope(hi, h) } else { 0.0 };
-            let qh = qrow[hs..].as_ptr();
-            // SAFETY (the block): every pointer is a row start checked by `heads` plus an offset
-            // below its width; the CPU features are this function's own.
-            unsafe {
-                // cached steps and this one
-                score(
-                    cache_from..c + 1,
-                    |j| key(j).add(hs),
-                    qh,
-                    nt,
-                    0.0,
-                    scale,
-                    slope,
-                    (c - cache_from) as f32,
-                    &mut s[m + cache_from..],
-                );
-                // memory rows, through the key weights: u = W_k,h q_h, then r_j · u + q_h · b_k,h
-                if mem_from < m {
+        let q_heads: Vec<*const f32> = offs.iter().map(|&o| qrow[o..].as_ptr()).collect();
+        let memory = mem_from < m;
+        // SAFETY (the block): every pointer is a row start checked by `heads` (or sliced above)
+        // plus an offset below its width; the CPU features are this function's own.
+        unsafe {
+            // cached steps and this one, all heads
+            let cache = Scoring {
+                width: f,
+                query: &q_heads,
+                off: &offs,
+                shift: &zero_shift,
+                slope: &slopes,
+                chunks: nt,
+                scale,
+                dist0: (c - cache_from) as f32,
+            };
+            score_heads(
+                cache_from..c + 1,
+                key,
+                &cache,
+                &mut sb.s,
+                (n, m + cache_from),
+            );
+            if memory {
+                // memory rows, through the key weights: u_h = W_k,h q_h, then r_j · u_h + q_h · b_k,h
+                for (hi, &hs) in offs.iter().enumerate() {
                     for i0 in (0..f).step_by(8) {
                         let w = std::array::from_fn(|r| x.k.w[(i0 + r) * f + hs..].as_ptr());
-                        u[i0..i0 + 8].copy_from_slice(&dots8(w, qh, nt));
+                        let u = dots8v(w, q_heads[hi], nt);
+                        _mm256_storeu_ps(sb.u[hi * f + i0..][..8].as_mut_ptr(), u);
                     }
-                    let qb = dot(qh, x.k.bias[hs..].as_ptr(), nt);
-                    score(
-                        mem_from..m,
-                        rows,
-                        u.as_ptr(),
-                        nf,
-                        qb,
-                        scale,
-                        slope,
-                        (p - mem_from) as f32,
-                        &mut s[mem_from..],
-                    );
+                    qb[hi] = dot(q_heads[hi], x.k.bias[hs..hs + dh].as_ptr(), nt);
                 }
+                let u_heads: Vec<*const f32> = (0..h).map(|hi| sb.u[hi * f..].as_ptr()).collect();
+                let mem = Scoring {
+                    width: f,
+                    query: &u_heads,
+                    off: &zero_offs,
+                    shift: &qb,
+                    slope: &slopes,
+                    chunks: nf,
+                    scale,
+                    dist0: (p - mem_from) as f32,
+                };
+                score_heads(mem_from..m, rows, &mem, &mut sb.s, (n, mem_from));
             }
-            // softmax over the visible positions (the vectorised kernel of the sequence path)
-            let visible = [(mem_from, m), (m + cache_from, p + 1)];
-            softmax_segments(&s, &mut a, p + 1, &zeros, &[visible]);
-            let asum: f32 = a[mem_from..m].iter().sum();
-            let out = &mut att[bi * f + hs..bi * f + hs + dh];
-            // SAFETY (the block): as above; `out` holds `dh` = 8·nt floats.
-            unsafe {
-                let a_cache = |j: usize| a[m + j];
-                for t in 0..nt {
-                    let mut acc = mix8(cache_from..c + 1, a_cache, val, hs + 8 * t);
-                    if mem_from < m {
-                        // Σ_j a_j V_j,h = (Σ_j a_j r_j) · W_v,h + (Σ_j a_j) b_v,h
-                        if t == 0 {
-                            for l in 0..nf {
-                                let r = mix8(mem_from..m, |j| a[j], rows, 8 * l);
-                                _mm256_storeu_ps(rbar[8 * l..].as_mut_ptr(), r);
-                            }
-                        }
-                        let wv = |i: usize| x.v.w[i * f..].as_ptr();
-                        let mixed = mix8(0..f, |i| rbar[i], wv, hs + 8 * t);
-                        let bias = _mm256_loadu_ps(x.v.bias[hs + 8 * t..].as_ptr());
-                        acc = _mm256_add_ps(acc, mixed);
-                        acc = _mm256_fmadd_ps(_mm256_set1_ps(asum), bias, acc);
-                    }
-                    _mm256_storeu_ps(out[8 * t..].as_mut_ptr(), acc);
+        }
+        // softmax over the visible positions, one row per head (the sequence path's kernel)
+        let visible = [(mem_from, m), (m + cache_from, n)];
+        segs.fill(visible);
+        softmax_segments(&sb.s, &mut sb.a, n, &sb.zeros, &segs);
+        let out = &mut att[bi * f..(bi + 1) * f];
+        let a = &sb.a;
+        // SAFETY (the block): as above; `a` holds `[H, P + 1]`, `rbar` `[H, F]`, `out` `F`, and
+        // every task's lanes lie inside a row of `F`.
+        unsafe {
+            // cached steps and this one: Σ_j a_hj V_j,h, one task per head
+            tasks.clear();
+            tasks.extend(
+                offs.iter()
+                    .enumerate()
+                    .map(|(hi, &hs)| (a[hi * n + m..].as_ptr(), hs)),
+            );
+            let store = |t: usize, v: &[__m256]| {
+                for (l, &v) in v.iter().enumerate() {
+                    _mm256_storeu_ps(out[offs[t] + 8 * l..][..8].as_mut_ptr(), v);
                 }
+            };
+            mix(cache_from..c + 1, f, nt, &tasks, val, store);
+            if memory {
+                // Σ_j a_hj V_j,h = (Σ_j a_hj r_j) · W_v,h + (Σ_j a_hj) b_v,h; first
+                // rbar_h = Σ_j a_hj r_j, tasks (head, head-wide slice of the row)
+                tasks.clear();
+                for &lane in &offs {
+                    tasks.extend((0..h).map(|hi| (a[hi * n..].as_ptr(), lane)));
+                }
+                let rbar = sb.rbar.as_mut_ptr();
+                let store = |t: usize, v: &[__m256]| {
+                    let (lane, hi) = (offs[t / h], t % h);
+                    for (l, &v) in v.iter().enumerate() {
+                        _mm256_storeu_ps(rbar.add(hi * f + lane + 8 * l), v);
+                    }
+                };
+                mix(mem_from..m, f, nt, &tasks, rows, store);
+                // then Σ_i rbar_h[i] W_v[i, h's lanes] + asum_h b_v,h, one task per head
+                for (hi, sum) in asums.iter_mut().enumerate() {
+                    *sum = a[hi * n + mem_from..hi * n + m].iter().sum();
+                }
+                tasks.clear();
+                tasks.extend(
+                    offs.iter()
+                        .enumerate()
+                        .map(|(hi, &hs)| (sb.rbar[hi * f..].as_ptr(), hs)),
+                );
+                let wv = |i: usize| x.v.w[i * f..(i + 1) * f].as_ptr();
+                let store = |t: usize, v: &[__m256]| {
+                    let asum = _mm256_set1_ps(asums[t]);
+                    for (l, &v) in v.iter().enumerate() {
+                        let lane = offs[t] + 8 * l;
+                        let o = out[lane..][..8].as_mut_ptr();
+                        let bias = _mm256_loadu_ps(x.v.bias[lane..][..8].as_ptr());
+                        let acc = _mm256_add_ps(_mm256_loadu_ps(o), v);
+                        _mm256_storeu_ps(o, _mm256_fmadd_ps(asum, bias, acc));
+                    }
+                };
+                mix(0..f, f, nt, &tasks, wv, store);
             }
         }
     }
