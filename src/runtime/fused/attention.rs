@@ -217,14 +217,18 @@ thread_local! {
     static SPARE_P: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A buffer of `len` values for a call's probabilities, reused from an earlier call's tape when
-/// there is one: the softmax writes every value, so a reused buffer is not zeroed first (zeroing
-/// and faulting in a fresh one took 1% of PPO-GTrXL's time).
+/// A buffer of at least `len` values for a call's probabilities (read by offset, never by its
+/// length), reused from an earlier call's tape when there is one: the softmax writes every value
+/// it uses, so a reused buffer is neither zeroed nor shortened (its windows, and so its length,
+/// change from minibatch to minibatch; zeroing and faulting in fresh ones took 1% of
+/// PPO-GTrXL's time).
 fn spare_probabilities(len: usize) -> Vec<f32> {
     let mut p = SPARE_P
         .with(|spare| spare.borrow_mut().pop())
         .unwrap_or_default();
-    p.resize(len, 0.0);
+    if p.len() < len {
+        p.resize(len, 0.0);
+    }
     p
 }
 

@@ -51,45 +51,61 @@ struct NormTape {
 #[inline(always)]
 fn norm_rows_impl(
     xs: &[f32],
-    gs: &[f32],
-    bs: &[f32],
-    xhat: &mut [f32],
-    y: &mut [f32],
+    (gs, bs): (&[f32], &[f32]),
+    xhat: Option<&mut Vec<f32>>,
+    y: &mut Vec<f32>,
     rstd: &mut [f32],
     centered: bool,
     eps: f32,
 ) {
     let f = gs.len();
-    let rows = xs
-        .chunks_exact(f)
-        .zip(xhat.chunks_exact_mut(f))
-        .zip(y.chunks_exact_mut(f))
-        .zip(rstd.iter_mut());
-    for (((row, h), out), rs) in rows {
+    // written into the spare capacity (no zero fill of buffers that are overwritten)
+    y.reserve(xs.len());
+    let mut xhat = xhat;
+    if let Some(h) = xhat.as_deref_mut() {
+        h.reserve(xs.len());
+    }
+    let (y0, h0) = (y.len(), xhat.as_ref().map_or(0, |h| h.len()));
+    for (r, (row, rs)) in xs.chunks_exact(f).zip(rstd.iter_mut()).enumerate() {
         let mean = if centered {
             row_sum(row) / f as f32
         } else {
             0.0
         };
         let var = lane_sum(row, |v| (v - mean) * (v - mean)) / f as f32;
-        *rs = 1.0 / (var + eps).sqrt();
-        let (h, out) = (&mut h[..f], &mut out[..f]);
-        for k in 0..f {
-            h[k] = (row[k] - mean) * *rs;
-            out[k] = h[k] * gs[k] + bs[k];
+        let inv = 1.0 / (var + eps).sqrt();
+        *rs = inv;
+        let out = &mut y.spare_capacity_mut()[r * f..(r + 1) * f];
+        for (((o, &v), &g), &b) in out.iter_mut().zip(row).zip(gs).zip(bs) {
+            o.write((v - mean) * inv * g + b);
+        }
+        if let Some(h) = xhat.as_deref_mut() {
+            for (o, &v) in h.spare_capacity_mut()[r * f..(r + 1) * f]
+                .iter_mut()
+                .zip(row)
+            {
+                o.write((v - mean) * inv);
+            }
+        }
+    }
+    let done = xs.len() / f.max(1) * f;
+    // SAFETY: the loop initialised the `done` elements after each buffer's old length.
+    unsafe {
+        y.set_len(y0 + done);
+        if let Some(h) = xhat {
+            h.set_len(h0 + done);
         }
     }
 }
 
 simd_entry!(
-    /// Normalises every row of `xs` (width `gs.len()`): writes `x̂`, the output and `1/σ`.
-    #[allow(clippy::too_many_arguments)]
+    /// Normalises every row of `xs` (width `gs.len()`): appends the output to `y` and, when
+    /// given, `x̂` to `xhat`; writes `1/σ`.
     fn norm_rows(
         xs: &[f32],
-        gs: &[f32],
-        bs: &[f32],
-        xhat: &mut [f32],
-        y: &mut [f32],
+        gb: (&[f32], &[f32]),
+        xhat: Option<&mut Vec<f32>>,
+        y: &mut Vec<f32>,
         rstd: &mut [f32],
         centered: bool,
         eps: f32,
@@ -109,12 +125,10 @@ fn forward(
     let (xs, gs, bs) = (f32s(&x), f32s(&gamma), f32s(&beta));
     let f = gs.len();
     let n = xs.len() / f.max(1);
-    let mut y = vec![0.0f32; xs.len()];
-    let mut xhat = vec![0.0f32; xs.len()];
+    let (mut y, mut xhat) = (Vec::new(), Vec::new());
     let mut rstd = vec![0.0f32; n];
-    norm_rows(
-        xs, gs, bs, &mut xhat, &mut y, &mut rstd, centered, eps as f32,
-    );
+    let keep = record.then_some(&mut xhat);
+    norm_rows(xs, (gs, bs), keep, &mut y, &mut rstd, centered, eps as f32);
     let shape = x.shape();
     let out = FlexTensor::from_data(TensorData::new(y, shape.clone()));
     let tape = record.then(|| NormTape {

@@ -95,12 +95,11 @@ impl Window {
         }
         // fresh buffer: the window at the front of each batch row, then `n` spare rows
         let stride = 2 * len;
-        let mut data = vec![0.0f32; b * stride];
+        let mut data = Vec::with_capacity(b * stride);
         for bi in 0..b {
-            let dst = &mut data[bi * stride..bi * stride + len];
-            let old = self.row(bi);
-            dst[..len - w].copy_from_slice(&old[w..]);
-            dst[len - w..].copy_from_slice(&new[bi * w..(bi + 1) * w]);
+            data.extend_from_slice(&self.row(bi)[w..]);
+            data.extend_from_slice(&new[bi * w..(bi + 1) * w]);
+            data.resize((bi + 1) * stride, 0.0);
         }
         let t = FlexTensor::from_data(burn::tensor::TensorData::new(data, [b, stride]));
         t.narrow(1, 0, len)
