@@ -8,12 +8,14 @@
 //! (eight vector accumulators per head, reduced by a tree of horizontal adds), and the value mixes
 //! keep all heads' accumulators side by side (up to eight independent vectors, so the chain of
 //! fused multiply-adds does not wait on its own latency), with the rows a few ahead prefetched.
-//! Same maths as the portable loop; tested against it.
+//! The memory rows' weighted sums for all heads (`Σ_j a_hj r_j`) are one `[H, M] · [M, F]`
+//! product in the dense register tiles. Same maths as the portable loop; tested against it.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
 use super::attention_step::{StepDims, StepInputs, alibi_slope, visible_from};
+use super::math::{Mat, matmul_strided};
 use super::softmax::softmax_segments;
 
 /// Whether [`heads`] can run here: AVX2 and FMA, and heads a multiple of 8 and at most 64 wide.
@@ -433,19 +435,12 @@ unsafe fn avx2(
             mix(cache_from..c + 1, f, nt, &tasks, val, store);
             if memory {
                 // Σ_j a_hj V_j,h = (Σ_j a_hj r_j) · W_v,h + (Σ_j a_hj) b_v,h; first
-                // rbar_h = Σ_j a_hj r_j, tasks (head, head-wide slice of the row)
-                tasks.clear();
-                for &lane in &offs {
-                    tasks.extend((0..h).map(|hi| (a[hi * n..].as_ptr(), lane)));
-                }
-                let rbar = sb.rbar.as_mut_ptr();
-                let store = |t: usize, v: &[__m256]| {
-                    let (lane, hi) = (offs[t / h], t % h);
-                    for (l, &v) in v.iter().enumerate() {
-                        _mm256_storeu_ps(rbar.add(hi * f + lane + 8 * l), v);
-                    }
-                };
-                mix(mem_from..m, f, nt, &tasks, rows, store);
+                // rbar_h = Σ_j a_hj r_j for every head: a dense `[H, M'] · [M', F]` product
+                let mv = m - mem_from;
+                let probs = Mat::strided(&a[mem_from..], h, mv, n as isize, 1);
+                let at = bi * x.rows_stride + mem_from * f;
+                let mem_rows = Mat::strided(&x.rows[at..], mv, f, f as isize, 1);
+                matmul_strided(&mut sb.rbar, f as isize, probs, mem_rows, false, 1.0);
                 // then Σ_i rbar_h[i] W_v[i, h's lanes] + asum_h b_v,h, one task per head
                 for (hi, sum) in asums.iter_mut().enumerate() {
                     *sum = a[hi * n + mem_from..hi * n + m].iter().sum();
