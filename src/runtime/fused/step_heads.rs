@@ -15,6 +15,7 @@
 use std::arch::x86_64::*;
 
 use super::attention_step::{StepDims, StepInputs, alibi_slope, visible_from};
+#[cfg(target_arch = "x86_64")]
 use super::math::{Mat, matmul_strided};
 use super::softmax::softmax_segments;
 
@@ -288,6 +289,7 @@ unsafe fn score_heads(
 }
 
 /// Rows ahead that [`prefetch_ahead`] asks for.
+#[cfg(target_arch = "x86_64")]
 const AHEAD: usize = 8;
 
 /// Asks the cache for the row `AHEAD` rows after the one at `r` (rows `width` floats apart); a
@@ -303,6 +305,7 @@ fn prefetch_ahead(r: *const f32, width: usize) {
 }
 
 /// Per-head buffers of [`avx2`], reused across batch rows.
+#[cfg(target_arch = "x86_64")]
 struct Scratch {
     /// Scores `[H, P + 1]`.
     s: Vec<f32>,
