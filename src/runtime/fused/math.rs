@@ -54,6 +54,23 @@ pub(crate) fn lane_mask(len: usize) -> std::arch::x86_64::__m256i {
     }
 }
 
+/// The sum of the eight lanes of `v`.
+///
+/// # Safety
+/// The CPU has AVX2 (register-only intrinsics compiled for the caller's target features).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(crate) unsafe fn hsum(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    // SAFETY: register-only intrinsics; the caller's target features.
+    unsafe {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+}
+
 /// `t[e·ldt + j] = x[j·xrs + e]` for `j < 8`, `e < 8·NV`: eight rows transposed, as
 /// `NV` 8 × 8 register transposes.
 ///

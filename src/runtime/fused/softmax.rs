@@ -259,7 +259,7 @@ mod avx2 {
                 });
             }
             // SAFETY: register arithmetic under this function's AVX2
-            let sum = unsafe { super::super::step_heads::hsum(vsum) };
+            let sum = unsafe { super::super::math::hsum(vsum) };
             let inv = _mm256_set1_ps(if sum > 0.0 { 1.0 / sum } else { 0.0 });
             let mut gap = 0;
             for &run in seg {

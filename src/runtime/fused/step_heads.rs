@@ -16,7 +16,7 @@ use std::arch::x86_64::*;
 
 use super::attention_step::{StepDims, StepInputs, alibi_slope, visible_from};
 #[cfg(target_arch = "x86_64")]
-use super::math::{Mat, matmul_strided};
+use super::math::{Mat, hsum, matmul_strided};
 use super::softmax::softmax_segments;
 
 /// Whether [`heads`] can run here: AVX2 and FMA, and heads a multiple of 8 and at most 64 wide.
@@ -92,19 +92,6 @@ unsafe fn hsum8(v: [__m256; 8]) -> __m256 {
         let lo = _mm256_permute2f128_ps(u0, u1, 0x20);
         let hi = _mm256_permute2f128_ps(u0, u1, 0x31);
         _mm256_add_ps(lo, hi)
-    }
-}
-
-/// The sum of the eight lanes of `v`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(super) unsafe fn hsum(v: __m256) -> f32 {
-    // SAFETY: register-only intrinsics; the caller's target features.
-    unsafe {
-        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        _mm_cvtss_f32(s)
     }
 }
 
@@ -353,7 +340,9 @@ unsafe fn avx2(
     let (zero_shift, zero_offs) = (vec![0.0f32; h], vec![0usize; h]);
     let (mut qb, mut asums) = (vec![0.0f32; h], vec![0.0f32; h]);
     let mut segs = vec![[(0, 0); 2]; h];
-    let mut tasks: Vec<(*const f32, usize)> = Vec::with_capacity(h * h);
+    let mut tasks: Vec<(*const f32, usize)> = Vec::with_capacity(h);
+    // per-head rows of the query and of `u_h` (refilled per batch row, after `u` is written)
+    let (mut q_heads, mut u_heads) = (Vec::with_capacity(h), Vec::with_capacity(h));
     for bi in 0..d.b {
         let (mem_from, cache_from) = visible_from(d, x.starts, bi);
         let row_of = |cache: &[f32], stride: usize, new: &[f32], j: usize| -> *const f32 {
@@ -367,7 +356,8 @@ unsafe fn avx2(
         let val = |j: usize| row_of(x.v_cache, x.v_stride, v_new, j);
         let rows = |j: usize| x.rows[bi * x.rows_stride + j * f..][..f].as_ptr();
         let qrow = &q[bi * f..(bi + 1) * f];
-        let q_heads: Vec<*const f32> = offs.iter().map(|&o| qrow[o..].as_ptr()).collect();
+        q_heads.clear();
+        q_heads.extend(offs.iter().map(|&o| qrow[o..].as_ptr()));
         let memory = mem_from < m;
         // SAFETY (the block): every pointer is a row start checked by `heads` (or sliced above)
         // plus an offset below its width; the CPU features are this function's own.
@@ -400,7 +390,8 @@ unsafe fn avx2(
                     }
                     qb[hi] = dot(q_heads[hi], x.k.bias[hs..hs + dh].as_ptr(), nt);
                 }
-                let u_heads: Vec<*const f32> = (0..h).map(|hi| sb.u[hi * f..].as_ptr()).collect();
+                u_heads.clear();
+                u_heads.extend((0..h).map(|hi| sb.u[hi * f..].as_ptr()));
                 let mem = Scoring {
                     width: f,
                     query: &u_heads,
